@@ -1,0 +1,60 @@
+using Microsoft.ML.Generative.Vae;
+using Microsoft.ML.Runtime;
+
+namespace Microsoft.ML.Generative;
+
+/// <summary>Entry point: <c>mlContext.Generative()</c>.</summary>
+public static class GenerativeCatalogExtensions
+{
+    /// <summary>The catalog of generative model estimators.</summary>
+    public static GenerativeCatalog Generative(this MLContext mlContext)
+    {
+        Contracts.CheckValue(mlContext, nameof(mlContext));
+        return new GenerativeCatalog(mlContext);
+    }
+}
+
+/// <summary>Generative model estimators: every family hangs off this catalog.</summary>
+public sealed class GenerativeCatalog
+{
+    internal GenerativeCatalog(IHostEnvironment environment) => Environment = environment;
+
+    internal IHostEnvironment Environment { get; }
+
+    /// <summary>
+    /// A variational autoencoder over the <paramref name="featureColumnName"/> column.
+    /// </summary>
+    /// <param name="featureColumnName">Input: a known-size vector of <see cref="float"/>.</param>
+    /// <param name="latentDimension">Size of the latent code.</param>
+    /// <param name="likelihood">Reconstruction likelihood; <see cref="VaeLikelihood.Bernoulli"/> needs values in [0, 1].</param>
+    /// <param name="numberOfEpochs">Passes over the training data.</param>
+    /// <param name="batchSize">Rows per optimizer step.</param>
+    /// <param name="learningRate">Adam step size.</param>
+    /// <example>
+    /// <code>
+    /// var vae = mlContext.Generative().VariationalAutoencoder("Features", latentDimension: 8);
+    /// var model = mlContext.Transforms.NormalizeMinMax("Features").Append(vae).Fit(data);
+    /// </code>
+    /// See <c>examples/Microsoft.ML.Generative.Examples</c> for a runnable program.
+    /// </example>
+    public VariationalAutoencoderEstimator VariationalAutoencoder(
+        string featureColumnName = Training.GenerativeTrainerOptions.Defaults.FeatureColumnName,
+        int latentDimension = VariationalAutoencoderOptions.Defaults.LatentDimension,
+        VaeLikelihood likelihood = VaeLikelihood.Bernoulli,
+        int numberOfEpochs = Training.GenerativeTrainerOptions.Defaults.NumberOfEpochs,
+        int batchSize = Training.GenerativeTrainerOptions.Defaults.BatchSize,
+        double learningRate = Training.GenerativeTrainerOptions.Defaults.LearningRate)
+        => new(Environment, new VariationalAutoencoderOptions
+        {
+            FeatureColumnName = featureColumnName,
+            LatentDimension = latentDimension,
+            Likelihood = likelihood,
+            NumberOfEpochs = numberOfEpochs,
+            BatchSize = batchSize,
+            LearningRate = learningRate,
+        });
+
+    /// <summary>A variational autoencoder with every setting given by <paramref name="options"/>.</summary>
+    public VariationalAutoencoderEstimator VariationalAutoencoder(VariationalAutoencoderOptions options)
+        => new(Environment, options);
+}

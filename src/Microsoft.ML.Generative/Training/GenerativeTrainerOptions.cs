@@ -1,0 +1,118 @@
+using System;
+using Microsoft.ML.Runtime;
+
+namespace Microsoft.ML.Generative.Training;
+
+/// <summary>The optimizer that updates a model's weights.</summary>
+public enum GenerativeOptimizer
+{
+    /// <summary>Adam (Kingma and Ba, 2015), with L2 weight decay added to the gradient.</summary>
+    Adam,
+
+    /// <summary>AdamW (Loshchilov and Hutter, 2019): Adam with decoupled weight decay.</summary>
+    AdamW,
+}
+
+/// <summary>
+/// Training settings shared by every generative model family: data, epochs, optimizer, validation and early stopping.
+/// A family's options class extends this one and adds only its own settings.
+/// </summary>
+public abstract class GenerativeTrainerOptions
+{
+    /// <summary>Defaults shared by every family.</summary>
+    public static class Defaults
+    {
+        /// <summary>Default for <see cref="FeatureColumnName"/>.</summary>
+        public const string FeatureColumnName = "Features";
+
+        /// <summary>Default for <see cref="NumberOfEpochs"/>.</summary>
+        public const int NumberOfEpochs = 10;
+
+        /// <summary>Default for <see cref="BatchSize"/>.</summary>
+        public const int BatchSize = 128;
+
+        /// <summary>Default for <see cref="LearningRate"/>.</summary>
+        public const double LearningRate = 1e-3;
+    }
+
+    /// <summary>
+    /// The input column: a known-size vector of <see cref="float"/>. Default <c>"Features"</c>.
+    /// </summary>
+    public string FeatureColumnName { get; set; } = Defaults.FeatureColumnName;
+
+    /// <summary>Passes over the training data. Default 10.</summary>
+    public int NumberOfEpochs { get; set; } = Defaults.NumberOfEpochs;
+
+    /// <summary>Rows per optimizer step. Default 128. The last batch of an epoch may be smaller.</summary>
+    public int BatchSize { get; set; } = Defaults.BatchSize;
+
+    /// <summary>Optimizer step size. Default 1e-3.</summary>
+    public double LearningRate { get; set; } = Defaults.LearningRate;
+
+    /// <summary>The optimizer. Default <see cref="GenerativeOptimizer.Adam"/>.</summary>
+    public GenerativeOptimizer Optimizer { get; set; } = GenerativeOptimizer.Adam;
+
+    /// <summary>Adam's first-moment decay. Default 0.9.</summary>
+    public double Beta1 { get; set; } = 0.9;
+
+    /// <summary>Adam's second-moment decay. Default 0.999.</summary>
+    public double Beta2 { get; set; } = 0.999;
+
+    /// <summary>Weight decay; L2 for <see cref="GenerativeOptimizer.Adam"/>, decoupled for AdamW. Default 0.</summary>
+    public double WeightDecay { get; set; }
+
+    /// <summary>
+    /// Clip the gradients' global L2 norm to this value before each step; 0 (the default) turns clipping off.
+    /// </summary>
+    public double GradientClipNorm { get; set; }
+
+    /// <summary>
+    /// Fraction of the training rows held out (chosen at random with the seed) to compute a validation loss each
+    /// epoch. Default 0: no hold-out. Ignored when a validation set is passed to <c>Fit</c>.
+    /// </summary>
+    public double ValidationFraction { get; set; }
+
+    /// <summary>
+    /// Stop when the validation loss has not improved for this many epochs, and keep the weights of the best
+    /// epoch. 0 (the default) turns early stopping off. Needs validation data.
+    /// </summary>
+    public int EarlyStoppingPatience { get; set; }
+
+    /// <summary>
+    /// Seed for weight initialization, shuffling and sampling noise. Default <see langword="null"/>: derived from
+    /// the <see cref="MLContext"/>'s seed, so the same <c>MLContext(seed)</c> trains the same model.
+    /// </summary>
+    public int? Seed { get; set; }
+
+    /// <summary>
+    /// Rows whose features contain NaN or infinity: <see langword="false"/> (the default) fails <c>Fit</c> with an
+    /// error naming the column and the first such row; <see langword="true"/> skips them and logs how many.
+    /// </summary>
+    public bool SkipRowsWithNonFiniteValues { get; set; }
+
+    /// <summary>
+    /// Cancels <c>Fit</c> within one batch: it then throws <see cref="OperationCanceledException"/> and produces no
+    /// model. (ML.NET's own host cancellation, <c>MLContext.CancelExecution</c>, is honoured too, but is internal in
+    /// ML.NET 5.) Default: none.
+    /// </summary>
+    public System.Threading.CancellationToken CancellationToken { get; set; }
+
+    /// <summary>Optional callback, called after every epoch with the epoch's losses.</summary>
+    public IProgress<EpochSummary>? Progress { get; set; }
+
+    /// <summary>Checks every shared setting; families call this and then check their own.</summary>
+    internal virtual void Check(IExceptionContext ectx)
+    {
+        ectx.CheckUserArg(!string.IsNullOrWhiteSpace(FeatureColumnName), nameof(FeatureColumnName), "Must name a column.");
+        ectx.CheckUserArg(NumberOfEpochs > 0, nameof(NumberOfEpochs), $"Must be positive; got {NumberOfEpochs}.");
+        ectx.CheckUserArg(BatchSize > 0, nameof(BatchSize), $"Must be positive; got {BatchSize}.");
+        ectx.CheckUserArg(LearningRate > 0 && double.IsFinite(LearningRate), nameof(LearningRate), $"Must be a positive finite number; got {LearningRate}.");
+        ectx.CheckUserArg(Enum.IsDefined(Optimizer), nameof(Optimizer), $"Unknown optimizer {(int)Optimizer}.");
+        ectx.CheckUserArg(Beta1 >= 0 && Beta1 < 1, nameof(Beta1), $"Must be in [0, 1); got {Beta1}.");
+        ectx.CheckUserArg(Beta2 >= 0 && Beta2 < 1, nameof(Beta2), $"Must be in [0, 1); got {Beta2}.");
+        ectx.CheckUserArg(WeightDecay >= 0 && double.IsFinite(WeightDecay), nameof(WeightDecay), $"Must be non-negative; got {WeightDecay}.");
+        ectx.CheckUserArg(GradientClipNorm >= 0 && double.IsFinite(GradientClipNorm), nameof(GradientClipNorm), $"Must be non-negative (0 = off); got {GradientClipNorm}.");
+        ectx.CheckUserArg(ValidationFraction >= 0 && ValidationFraction < 1, nameof(ValidationFraction), $"Must be in [0, 1); got {ValidationFraction}.");
+        ectx.CheckUserArg(EarlyStoppingPatience >= 0, nameof(EarlyStoppingPatience), $"Must be non-negative (0 = off); got {EarlyStoppingPatience}.");
+    }
+}

@@ -1,0 +1,155 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Linq;
+using Microsoft.ML.Runtime;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Generative.Training;
+
+/// <summary>Settings the engine reads; every family's options map onto these.</summary>
+internal sealed record TrainingSettings(int NumberOfEpochs, int BatchSize, int EarlyStoppingPatience, IProgress<EpochSummary>? Progress,
+    System.Threading.CancellationToken Cancellation);
+
+/// <summary>
+/// The one training loop every model family runs: epochs of shuffled mini-batches, a dispose scope per step, a
+/// cancellation check per batch, per-epoch progress through <see cref="MLContext.Log"/> and an optional callback,
+/// validation, and early stopping that restores the best weights.
+/// </summary>
+internal static class TrainingEngine
+{
+    /// <param name="host">Cancellation, logging and errors.</param>
+    /// <param name="objective">The family's objective.</param>
+    /// <param name="train">Training rows <c>[N, D]</c>, float32, owned by the caller.</param>
+    /// <param name="validation">Validation rows <c>[M, D]</c> or <see langword="null"/>.</param>
+    /// <param name="settings">Epochs, batch size, patience, progress callback.</param>
+    /// <param name="generator">Shuffling randomness, seeded by the caller.</param>
+    public static IReadOnlyList<EpochSummary> Run(IHost host, GenerativeObjective objective, Tensor train, Tensor? validation,
+        TrainingSettings settings, Generator generator)
+    {
+        var history = new List<EpochSummary>();
+        long rows = train.shape[0];
+        int batchesPerEpoch = checked((int)((rows + settings.BatchSize - 1) / settings.BatchSize));
+        var names = objective.LossNames;
+        var total = Stopwatch.StartNew();
+        double bestValidation = double.PositiveInfinity;
+        int epochsWithoutImprovement = 0;
+        Dictionary<string, Tensor>? bestWeights = null;
+        long globalStep = 0;
+
+        using var ch = host.Start("Training");
+        try
+        {
+            for (int epoch = 1; epoch <= settings.NumberOfEpochs; epoch++)
+            {
+                CheckAlive(host, settings.Cancellation);
+                objective.BeginEpoch(epoch);
+                objective.Model.train();
+                var epochClock = Stopwatch.StartNew();
+                double[] trainLosses;
+                using (var sums = zeros(names.Count, dtype: ScalarType.Float64))
+                using (var order = randperm(rows, generator: generator))
+                {
+                    for (int b = 0; b < batchesPerEpoch; b++)
+                    {
+                        CheckAlive(host, settings.Cancellation);
+                        using var scope = NewDisposeScope();
+                        long start = (long)b * settings.BatchSize;
+                        long count = Math.Min(settings.BatchSize, rows - start);
+                        var batch = train.index_select(0, order.narrow(0, start, count));
+                        var losses = objective.TrainStep(batch, new StepInfo(epoch, b + 1, batchesPerEpoch, ++globalStep));
+                        // Accumulated on the tensor side: no host read per step beyond the engine's NaN guard.
+                        sums.add_(losses.to_type(ScalarType.Float64), alpha: count);
+                    }
+                    trainLosses = sums.div(rows).data<double>().ToArray();
+                }
+                epochClock.Stop();
+
+                double[]? validationLosses = null;
+                if (validation is not null)
+                    validationLosses = Evaluate(host, objective, validation, settings.BatchSize, settings.Cancellation);
+
+                var summary = new EpochSummary(epoch, settings.NumberOfEpochs, ToDictionary(names, trainLosses),
+                    validationLosses is null ? null : ToDictionary(names, validationLosses), rows, epochClock.Elapsed, total.Elapsed);
+                history.Add(summary);
+                ch.Info("{0}", summary);
+                settings.Progress?.Report(summary);
+
+                if (validationLosses is not null && settings.EarlyStoppingPatience > 0)
+                {
+                    if (validationLosses[0] < bestValidation)
+                    {
+                        bestValidation = validationLosses[0];
+                        epochsWithoutImprovement = 0;
+                        DisposeAll(bestWeights);
+                        bestWeights = Snapshot(objective.Model);
+                    }
+                    else if (++epochsWithoutImprovement >= settings.EarlyStoppingPatience)
+                    {
+                        ch.Info("Early stopping after epoch {0}: validation loss has not improved for {1} epochs; restoring the weights of the best epoch ({2:F4}).",
+                            epoch, epochsWithoutImprovement, bestValidation);
+                        break;
+                    }
+                }
+            }
+
+            if (bestWeights is not null)
+                Restore(objective.Model, bestWeights);
+        }
+        finally
+        {
+            DisposeAll(bestWeights);
+            objective.Model.eval();
+        }
+        return history;
+    }
+
+    private static void CheckAlive(IHost host, System.Threading.CancellationToken cancellation)
+    {
+        host.CheckAlive();
+        cancellation.ThrowIfCancellationRequested();
+    }
+
+    /// <summary>Mean losses over all rows of <paramref name="data"/>, without gradients.</summary>
+    public static double[] Evaluate(IHost host, GenerativeObjective objective, Tensor data, int batchSize,
+        System.Threading.CancellationToken cancellation = default)
+    {
+        objective.Model.eval();
+        long rows = data.shape[0];
+        using var noGrad = no_grad();
+        using var sums = zeros(objective.LossNames.Count, dtype: ScalarType.Float64);
+        for (long start = 0; start < rows; start += batchSize)
+        {
+            CheckAlive(host, cancellation);
+            using var scope = NewDisposeScope();
+            long count = Math.Min(batchSize, rows - start);
+            var losses = objective.EvaluateBatch(data.narrow(0, start, count));
+            sums.add_(losses.to_type(ScalarType.Float64), alpha: count);
+        }
+        return sums.div(rows).data<double>().ToArray();
+    }
+
+    private static IReadOnlyDictionary<string, double> ToDictionary(IReadOnlyList<string> names, double[] values)
+        => names.Select((n, i) => (n, i)).ToDictionary(p => p.n, p => values[p.i]);
+
+    private static Dictionary<string, Tensor> Snapshot(nn.Module module)
+    {
+        using var noGrad = no_grad();
+        return module.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
+    }
+
+    private static void Restore(nn.Module module, Dictionary<string, Tensor> weights)
+    {
+        using var noGrad = no_grad();
+        foreach (var (name, value) in module.state_dict())
+            value.copy_(weights[name]);
+    }
+
+    private static void DisposeAll(Dictionary<string, Tensor>? weights)
+    {
+        if (weights is null) return;
+        foreach (var t in weights.Values) t.Dispose();
+        weights.Clear();
+    }
+}

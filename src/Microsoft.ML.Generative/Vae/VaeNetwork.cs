@@ -1,0 +1,115 @@
+using System;
+using System.Collections.Generic;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Generative.Vae;
+
+/// <summary>The architecture a <see cref="VaeNetwork"/> is built from; saved with the model.</summary>
+internal sealed record VaeArchitecture(int InputDimension, int LatentDimension, int[] HiddenLayerSizes,
+    VaeActivation Activation, VaeLikelihood Likelihood);
+
+/// <summary>
+/// A fully connected VAE (Kingma and Welling, 2014, "Auto-Encoding Variational Bayes"): an encoder q(z|x) =
+/// N(μ(x), diag σ²(x)), the reparameterization z = μ + σ·ε, and a decoder p(x|z) whose output is logits (Bernoulli)
+/// or a mean (Gaussian). Field names are the saved weights' names: renaming one breaks saved models.
+/// </summary>
+internal sealed class VaeNetwork : nn.Module<Tensor, (Tensor Decoded, Tensor Mu, Tensor LogVar)>
+{
+    private readonly Sequential encoder;
+    private readonly Linear mu;
+    private readonly Linear logVar;
+    private readonly Sequential decoder;
+    // Per-feature log σ² of the Gaussian likelihood with learned variance, [D]; absent otherwise.
+    private readonly Parameter? outputLogVar;
+
+    public VaeNetwork(VaeArchitecture architecture) : base("VaeNetwork")
+    {
+        Architecture = architecture;
+        int d = architecture.InputDimension;
+        var hidden = architecture.HiddenLayerSizes;
+
+        var encoderLayers = new List<(string, nn.Module<Tensor, Tensor>)>();
+        int width = d;
+        for (int i = 0; i < hidden.Length; i++)
+        {
+            encoderLayers.Add(($"linear{i}", nn.Linear(width, hidden[i])));
+            encoderLayers.Add(($"activation{i}", MakeActivation(architecture.Activation)));
+            width = hidden[i];
+        }
+        encoder = nn.Sequential(encoderLayers);           // [B, D] -> [B, H_last]
+        mu = nn.Linear(width, architecture.LatentDimension);      // [B, H_last] -> [B, L]
+        logVar = nn.Linear(width, architecture.LatentDimension);  // [B, H_last] -> [B, L]
+
+        var decoderLayers = new List<(string, nn.Module<Tensor, Tensor>)>();
+        width = architecture.LatentDimension;
+        for (int i = hidden.Length - 1; i >= 0; i--)
+        {
+            decoderLayers.Add(($"linear{hidden.Length - 1 - i}", nn.Linear(width, hidden[i])));
+            decoderLayers.Add(($"activation{hidden.Length - 1 - i}", MakeActivation(architecture.Activation)));
+            width = hidden[i];
+        }
+        decoderLayers.Add(("output", nn.Linear(width, d)));
+        decoder = nn.Sequential(decoderLayers);           // [B, L] -> [B, D]
+
+        if (architecture.Likelihood == VaeLikelihood.GaussianLearnedVariance)
+            outputLogVar = nn.Parameter(zeros(d));
+
+        RegisterComponents();
+    }
+
+    public VaeArchitecture Architecture { get; }
+
+    /// <summary>log σ² of the decoder's Gaussian, [D], or null.</summary>
+    public Tensor? OutputLogVar => outputLogVar;
+
+    /// <summary>Posterior parameters μ, log σ², each [B, L].</summary>
+    public (Tensor Mu, Tensor LogVar) Encode(Tensor x)
+    {
+        using var h = encoder.forward(x);
+        return (mu.forward(h), logVar.forward(h));
+    }
+
+    /// <summary>z = μ + exp(½ log σ²)·ε, ε ~ N(0, I) drawn from <paramref name="generator"/>.</summary>
+    public static Tensor Reparameterize(Tensor mu, Tensor logVar, Generator? generator)
+    {
+        using var std = logVar.mul(0.5).exp_();
+        // In place on the fresh noise tensor, which is what is returned.
+        var eps = randn(mu.shape, dtype: mu.dtype, device: mu.device, generator: generator);
+        return eps.mul_(std).add_(mu);
+    }
+
+    /// <summary>Decoder output for z [B, L]: logits (Bernoulli) or means (Gaussian), [B, D].</summary>
+    public Tensor Decode(Tensor z) => decoder.forward(z);
+
+    /// <summary>The decoder's mean in feature space: probabilities for Bernoulli, the Gaussian mean otherwise.</summary>
+    public Tensor DecodeMean(Tensor z)
+    {
+        var decoded = decoder.forward(z);
+        if (Architecture.Likelihood != VaeLikelihood.Bernoulli)
+            return decoded;
+        using (decoded)
+            return decoded.sigmoid();
+    }
+
+    /// <summary>Encodes, draws z with the training noise of the global generator, and decodes.</summary>
+    public override (Tensor Decoded, Tensor Mu, Tensor LogVar) forward(Tensor x) => Forward(x, null);
+
+    public (Tensor Decoded, Tensor Mu, Tensor LogVar) Forward(Tensor x, Generator? generator)
+    {
+        var (m, lv) = Encode(x);
+        using var z = Reparameterize(m, lv, generator);
+        return (Decode(z), m, lv);
+    }
+
+    private static nn.Module<Tensor, Tensor> MakeActivation(VaeActivation activation) => activation switch
+    {
+        VaeActivation.Relu => nn.ReLU(),
+        VaeActivation.Silu => nn.SiLU(),
+        VaeActivation.Tanh => nn.Tanh(),
+        VaeActivation.Gelu => nn.GELU(),
+        VaeActivation.LeakyRelu => nn.LeakyReLU(0.01),
+        _ => throw new ArgumentOutOfRangeException(nameof(activation), activation, "Unknown activation."),
+    };
+}

@@ -1,0 +1,81 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using Microsoft.ML.Generative.Losses;
+using Microsoft.ML.Generative.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Generative.Vae;
+
+/// <summary>
+/// The VAE's training objective, the negative ELBO: reconstruction NLL + β·KL(q(z|x) ‖ N(0, I))
+/// (Kingma and Welling, 2014), with optional KL warm-up and free bits.
+/// </summary>
+internal sealed class VaeObjective : GenerativeObjective
+{
+    private static readonly string[] Names = { "Loss", "Reconstruction", "Kl" };
+    private readonly VaeNetwork _network;
+    private readonly optim.Optimizer _optimizer;
+    private readonly List<TorchSharp.Modules.Parameter> _parameters;
+    private readonly Generator _noise;
+    private readonly double _beta;
+    private readonly int _warmupEpochs;
+    private readonly double _freeBits;
+    private readonly double _sigma;
+
+    public VaeObjective(VaeNetwork network, VariationalAutoencoderOptions options, Generator noise)
+    {
+        _network = network;
+        _noise = noise;
+        _parameters = network.parameters().ToList();
+        _beta = options.Beta;
+        _warmupEpochs = options.KlWarmupEpochs;
+        _freeBits = options.FreeBits;
+        _sigma = options.FixedStandardDeviation;
+        GradientClipNorm = options.GradientClipNorm;
+        LearningRate = options.LearningRate;
+        FeatureColumnName = options.FeatureColumnName;
+        _optimizer = options.Optimizer switch
+        {
+            GenerativeOptimizer.AdamW => optim.AdamW(_parameters, options.LearningRate, options.Beta1, options.Beta2, weight_decay: options.WeightDecay),
+            _ => optim.Adam(_parameters, options.LearningRate, options.Beta1, options.Beta2, weight_decay: options.WeightDecay),
+        };
+    }
+
+    public override IReadOnlyList<string> LossNames => Names;
+
+    public override nn.Module Model => _network;
+
+    public override Tensor TrainStep(Tensor batch, StepInfo step)
+    {
+        var (decoded, mu, logVar) = _network.Forward(batch, _noise);
+        var reconstruction = ReconstructionNll(_network, decoded, batch, _sigma);   // [B]
+        double beta = _beta;
+        if (_warmupEpochs > 0)
+            beta *= Math.Min(1.0, (double)step.GlobalStep / ((long)_warmupEpochs * step.BatchesPerEpoch));
+        using var elbo = VaeLosses.Elbo(reconstruction, mu, logVar, beta, LossReduction.Mean, _freeBits);
+        OptimizerStep(_optimizer, elbo.Loss, _parameters, step, "negative ELBO");
+        return stack(new[] { elbo.Loss, elbo.Reconstruction, elbo.Kl }).detach();
+    }
+
+    /// <summary>The model's negative ELBO with the configured β (no warm-up, no free bits), one noise sample per row.</summary>
+    public override Tensor EvaluateBatch(Tensor batch)
+    {
+        var (decoded, mu, logVar) = _network.Forward(batch, _noise);
+        var reconstruction = ReconstructionNll(_network, decoded, batch, _sigma);
+        using var elbo = VaeLosses.Elbo(reconstruction, mu, logVar, _beta, LossReduction.Mean);
+        return stack(new[] { elbo.Loss, elbo.Reconstruction, elbo.Kl });
+    }
+
+    /// <summary>−log p(x|z) per row, [B], for the network's likelihood; <paramref name="decoded"/> is the decoder output.</summary>
+    public static Tensor ReconstructionNll(VaeNetwork network, Tensor decoded, Tensor x, double sigma)
+        => network.Architecture.Likelihood switch
+        {
+            VaeLikelihood.Bernoulli => VaeLosses.BernoulliNllWithLogits(decoded, x, LossReduction.None),
+            VaeLikelihood.GaussianLearnedVariance => VaeLosses.GaussianNll(decoded, network.OutputLogVar!, x, LossReduction.None),
+            _ => VaeLosses.GaussianNll(decoded, x, sigma, LossReduction.None),
+        };
+
+    public override void Dispose() => _optimizer.Dispose();
+}

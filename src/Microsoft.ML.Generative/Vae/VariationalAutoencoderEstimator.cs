@@ -1,0 +1,143 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using Microsoft.ML.Data;
+using Microsoft.ML.Generative.Data;
+using Microsoft.ML.Generative.Scoring;
+using Microsoft.ML.Generative.Training;
+using Microsoft.ML.Runtime;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Generative.Vae;
+
+/// <summary>
+/// Trains a <see cref="VariationalAutoencoderTransformer"/> by minimizing the negative ELBO with TorchSharp.
+/// Create it with <c>mlContext.Generative().VariationalAutoencoder(...)</c>.
+/// </summary>
+/// <remarks>
+/// <para>Input: a known-size vector of <see cref="float"/> (default column <c>Features</c>). Output: the input columns
+/// plus <c>Latent</c> (vector of <see cref="VariationalAutoencoderOptions.LatentDimension"/> floats),
+/// <c>Reconstruction</c> (vector, same size as the input) and <c>Score</c> (float, negative ELBO in nats).</para>
+/// <para>Loss: −ELBO(x) = E_q[−log p(x|z)] + β·KL(q(z|x) ‖ N(0, I)), with KL = −½ Σ (1 + log σ² − μ² − σ²), estimated
+/// with one reparameterized sample per row (Kingma and Welling, 2014).</para>
+/// </remarks>
+public sealed class VariationalAutoencoderEstimator : IEstimator<VariationalAutoencoderTransformer>
+{
+    private readonly IHost _host;
+    private readonly VariationalAutoencoderOptions _options;
+    private readonly int _seed;
+
+    internal VariationalAutoencoderEstimator(IHostEnvironment env, VariationalAutoencoderOptions options)
+    {
+        Contracts.CheckValue(env, nameof(env));
+        _host = env.Register(nameof(VariationalAutoencoderEstimator));
+        _host.CheckValue(options, nameof(options));
+        options.Check(_host);
+        _options = options;
+        // Drawn once here, so that fitting the same estimator twice gives the same model.
+        _seed = options.Seed ?? _host.Rand.Next();
+    }
+
+    /// <summary>Trains on <paramref name="input"/>.</summary>
+    public VariationalAutoencoderTransformer Fit(IDataView input) => Fit(input, null);
+
+    /// <summary>
+    /// Trains on <paramref name="input"/> and reports the negative ELBO on <paramref name="validationData"/> after
+    /// every epoch (used for early stopping). The validation data must have the same feature column.
+    /// </summary>
+    public VariationalAutoencoderTransformer Fit(IDataView input, IDataView? validationData)
+    {
+        _host.CheckValue(input, nameof(input));
+        var options = _options;
+        options.Check(_host);
+        _host.CheckUserArg(options.EarlyStoppingPatience == 0 || validationData is not null || options.ValidationFraction > 0,
+            nameof(options.EarlyStoppingPatience), "Early stopping needs validation data: pass it to Fit or set ValidationFraction.");
+
+        using var ch = _host.Start("Fitting variational autoencoder");
+        Func<ReadOnlySpan<float>, string?>? rowCheck = options.Likelihood == VaeLikelihood.Bernoulli ? CheckUnitInterval : null;
+        var train = FeatureMatrix.Read(_host, input, options.FeatureColumnName, "Training", options.SkipRowsWithNonFiniteValues, rowCheck, out long skipped);
+        if (skipped > 0)
+            ch.Warning("Skipped {0} training rows whose '{1}' values hold NaN or infinity.", skipped, options.FeatureColumnName);
+        FeatureMatrix? validation = null;
+        if (validationData is not null)
+        {
+            validation = FeatureMatrix.Read(_host, validationData, options.FeatureColumnName, "Validation", options.SkipRowsWithNonFiniteValues, rowCheck, out skipped);
+            if (validation.Dimension != train.Dimension)
+                throw _host.ExceptParam(nameof(validationData),
+                    $"Validation column '{options.FeatureColumnName}' has {validation.Dimension} values per row; the training data has {train.Dimension}.");
+        }
+
+        var architecture = new VaeArchitecture(train.Dimension, options.LatentDimension, options.HiddenLayerSizes.ToArray(),
+            options.Activation, options.Likelihood);
+        var network = TorchRandom.Build(_seed, () => new VaeNetwork(architecture));
+        try
+        {
+            using var noise = new Generator((ulong)_seed);
+            using var shuffle = new Generator((ulong)_seed + 1);
+            using var trainAll = frombuffer(train.Values, ScalarType.Float32).view(train.Rows, train.Dimension);   // [N, D], no copy
+            Tensor trainSet = trainAll, validationSet;
+            Tensor? heldOut = null;
+            if (validation is not null)
+            {
+                validationSet = frombuffer(validation.Values, ScalarType.Float32).view(validation.Rows, validation.Dimension);
+                heldOut = validationSet;
+            }
+            else if (options.ValidationFraction > 0)
+            {
+                int holdOut = (int)Math.Round(train.Rows * options.ValidationFraction);
+                _host.CheckUserArg(holdOut >= 1 && holdOut < train.Rows, nameof(options.ValidationFraction),
+                    $"Holding out {options.ValidationFraction:P0} of {train.Rows} rows leaves no rows for training or none for validation.");
+                using var order = randperm(train.Rows, generator: shuffle);
+                heldOut = trainAll.index_select(0, order.narrow(0, 0, holdOut));
+                trainSet = trainAll.index_select(0, order.narrow(0, holdOut, train.Rows - holdOut));
+            }
+
+            IReadOnlyList<EpochSummary> history;
+            using (var objective = new VaeObjective(network, options, noise))
+            {
+                ch.Info("Training a {0}-{1}-{2} VAE ({3} likelihood) on {4} rows for {5} epochs, batch {6}, seed {7}.",
+                    architecture.InputDimension, string.Join("-", architecture.HiddenLayerSizes), architecture.LatentDimension,
+                    architecture.Likelihood, trainSet.shape[0], options.NumberOfEpochs, options.BatchSize, _seed);
+                history = TrainingEngine.Run(_host, objective, trainSet, heldOut,
+                    new TrainingSettings(options.NumberOfEpochs, options.BatchSize, options.EarlyStoppingPatience, options.Progress,
+                        options.CancellationToken), shuffle);
+            }
+            if (!ReferenceEquals(trainSet, trainAll))
+                trainSet.Dispose();
+            heldOut?.Dispose();
+
+            return new VariationalAutoencoderTransformer(_host, network, options.FeatureColumnName, options.FixedStandardDeviation,
+                options.LatentColumnName, options.ReconstructionColumnName, options.ScoreColumnName, history);
+        }
+        catch
+        {
+            network.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The input columns plus the three output columns; checks the feature column.</summary>
+    public SchemaShape GetOutputSchema(SchemaShape inputSchema)
+    {
+        _host.CheckValue(inputSchema, nameof(inputSchema));
+        FeatureColumn.Check(_host, inputSchema, _options.FeatureColumnName);
+        var columns = inputSchema.ToDictionary(c => c.Name);
+        var vector = SchemaShape.Column.VectorKind.Vector;
+        columns[_options.LatentColumnName] = new SchemaShape.Column(_options.LatentColumnName, vector, NumberDataViewType.Single, isKey: false);
+        columns[_options.ReconstructionColumnName] = new SchemaShape.Column(_options.ReconstructionColumnName, vector, NumberDataViewType.Single, isKey: false);
+        columns[_options.ScoreColumnName] = new SchemaShape.Column(_options.ScoreColumnName, SchemaShape.Column.VectorKind.Scalar, NumberDataViewType.Single, isKey: false);
+        return new SchemaShape(columns.Values);
+    }
+
+    private static string? CheckUnitInterval(ReadOnlySpan<float> row)
+    {
+        for (int i = 0; i < row.Length; i++)
+        {
+            if (row[i] < 0f || row[i] > 1f)
+                return $"value {row[i]} at slot {i} is outside [0, 1], which the Bernoulli likelihood needs. Scale the features into [0, 1] "
+                    + "(mlContext.Transforms.NormalizeMinMax), or use Likelihood = VaeLikelihood.GaussianLearnedVariance for real-valued data.";
+        }
+        return null;
+    }
+}

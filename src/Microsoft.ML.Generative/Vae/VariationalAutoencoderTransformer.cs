@@ -1,0 +1,285 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Generative.Losses;
+using Microsoft.ML.Generative.Persistence;
+using Microsoft.ML.Generative.Scoring;
+using Microsoft.ML.Generative.Training;
+using Microsoft.ML.Generative.Vae;
+using Microsoft.ML.Runtime;
+using TorchSharp;
+using static TorchSharp.torch;
+
+[assembly: LoadableClass(typeof(VariationalAutoencoderTransformer), null, typeof(SignatureLoadModel),
+    "Variational Autoencoder", VariationalAutoencoderTransformer.LoaderSignature)]
+[assembly: LoadableClass(typeof(IRowMapper), typeof(VariationalAutoencoderTransformer), null, typeof(SignatureLoadRowMapper),
+    "Variational Autoencoder", VariationalAutoencoderTransformer.LoaderSignature)]
+
+namespace Microsoft.ML.Generative.Vae;
+
+/// <summary>
+/// A trained variational autoencoder. <see cref="GenerativeTransformerBase.Transform"/> adds three columns: the
+/// posterior mean (<c>Latent</c>), the decoder mean at that code (<c>Reconstruction</c>) and the per-row negative
+/// ELBO in nats (<c>Score</c>, higher = more anomalous). It also samples new rows, encodes and decodes.
+/// </summary>
+/// <remarks>
+/// <para>Score = −log p(x | z = μ(x)) + KL(q(z|x) ‖ N(0, I)): the negative ELBO with the reconstruction term taken at
+/// the posterior mean rather than at a random draw, so that the same row always gets the same score. It is an
+/// anomaly score in nats; for a stochastic, unbiased ELBO estimate use the validation loss of training.</para>
+/// </remarks>
+public sealed class VariationalAutoencoderTransformer : GenerativeTransformerBase, IDisposable
+{
+    internal const string LoaderSignature = "GenerativeVaeTransformer";
+    private const string ModelName = "variational autoencoder";
+
+    private readonly VaeNetwork _network;
+    private readonly double _sigma;
+    private readonly ScoringColumn[] _columns;
+
+    internal VariationalAutoencoderTransformer(IHostEnvironment env, VaeNetwork network, string featureColumnName,
+        double fixedStandardDeviation, string latentColumnName, string reconstructionColumnName, string scoreColumnName,
+        IReadOnlyList<EpochSummary> history)
+        : base(Contracts.CheckRef(env, nameof(env)).Register(nameof(VariationalAutoencoderTransformer)), featureColumnName,
+            network.Architecture.InputDimension)
+    {
+        _network = network;
+        _network.eval();
+        _sigma = fixedStandardDeviation;
+        LatentColumnName = latentColumnName;
+        ReconstructionColumnName = reconstructionColumnName;
+        ScoreColumnName = scoreColumnName;
+        TrainingHistory = history;
+        _columns = new[]
+        {
+            new ScoringColumn(latentColumnName, network.Architecture.LatentDimension),
+            new ScoringColumn(reconstructionColumnName, network.Architecture.InputDimension),
+            new ScoringColumn(scoreColumnName, 0),
+        };
+    }
+
+    /// <summary>Size of the latent code.</summary>
+    public int LatentDimension => _network.Architecture.LatentDimension;
+
+    /// <summary>The reconstruction likelihood the model was trained with.</summary>
+    public VaeLikelihood Likelihood => _network.Architecture.Likelihood;
+
+    /// <summary>Hidden layer sizes of the encoder (the decoder mirrors them).</summary>
+    public IReadOnlyList<int> HiddenLayerSizes => _network.Architecture.HiddenLayerSizes;
+
+    /// <summary>Name of the posterior-mean output column.</summary>
+    public string LatentColumnName { get; }
+
+    /// <summary>Name of the reconstruction output column.</summary>
+    public string ReconstructionColumnName { get; }
+
+    /// <summary>Name of the score (negative ELBO) output column.</summary>
+    public string ScoreColumnName { get; }
+
+    /// <summary>Per-epoch training (and validation) losses, saved with the model.</summary>
+    public IReadOnlyList<EpochSummary> TrainingHistory { get; }
+
+    internal VaeNetwork Network => _network;
+
+    internal override ScoringColumn[] ScoringColumns => _columns;
+
+    internal override void ScoreBatch(float[] features, int count, float[]?[] outputs)
+    {
+        int d = InputDimension;
+        using var scope = NewDisposeScope();
+        using var inference = inference_mode();
+        // Shares the caller's array (pinned while the tensor lives): no copy.
+        var x = frombuffer(features, ScalarType.Float32, (long)count * d).view(count, d);   // [B, D]
+        var (mu, logVar) = _network.Encode(x);                                                // [B, L] each
+        if (outputs[0] is float[] latent)
+            mu.data<float>().CopyTo(latent.AsSpan(0, count * LatentDimension));
+        if (outputs[1] is null && outputs[2] is null)
+            return;
+        var decoded = _network.Decode(mu);                                                     // [B, D]
+        if (outputs[1] is float[] reconstruction)
+        {
+            var mean = Likelihood == VaeLikelihood.Bernoulli ? decoded.sigmoid() : decoded;
+            mean.data<float>().CopyTo(reconstruction.AsSpan(0, count * d));
+        }
+        if (outputs[2] is float[] score)
+        {
+            var nll = VaeObjective.ReconstructionNll(_network, decoded, x, _sigma)
+                .add_(VaeLosses.KlDivergenceStandardNormal(mu, logVar, LossReduction.None));     // [B]
+            nll.data<float>().CopyTo(score.AsSpan(0, count));
+        }
+    }
+
+    /// <summary>
+    /// Draws <paramref name="count"/> new rows: z ~ N(0, I), decoded to the decoder mean (probabilities for the
+    /// Bernoulli likelihood). The result has one column named like the feature column.
+    /// </summary>
+    /// <param name="count">Rows to draw; positive.</param>
+    /// <param name="seed">Seed of the draw; the same seed gives the same rows.</param>
+    public IDataView Sample(int count, int seed)
+    {
+        Host.CheckParam(count > 0, nameof(count), $"Must be positive; got {count}.");
+        float[] values;
+        using (var scope = NewDisposeScope())
+        using (var inference = inference_mode())
+        using (var generator = new Generator((ulong)seed))
+        {
+            var z = randn(new long[] { count, LatentDimension }, generator: generator);       // [N, L]
+            values = _network.DecodeMean(z).data<float>().ToArray();                          // [N, D]
+        }
+        return ToDataView(FeatureColumnName, values, count, InputDimension);
+    }
+
+    /// <summary>The posterior means E[z|x] of rows of <see cref="GenerativeTransformerBase.InputDimension"/> features.</summary>
+    public float[][] Encode(IReadOnlyList<float[]> rows)
+    {
+        Host.CheckValue(rows, nameof(rows));
+        var results = RunRows(rows, InputDimension, nameof(rows), x =>
+        {
+            var (mu, _) = _network.Encode(x);
+            return mu;
+        });
+        return results;
+    }
+
+    /// <summary>Decoder means of latent codes of <see cref="LatentDimension"/> values (probabilities for Bernoulli).</summary>
+    public float[][] Decode(IReadOnlyList<float[]> latentCodes)
+    {
+        Host.CheckValue(latentCodes, nameof(latentCodes));
+        return RunRows(latentCodes, LatentDimension, nameof(latentCodes), z => _network.DecodeMean(z));
+    }
+
+    private float[][] RunRows(IReadOnlyList<float[]> rows, int width, string paramName, Func<Tensor, Tensor> map)
+    {
+        if (rows.Count == 0)
+            return Array.Empty<float[]>();
+        var flat = new float[rows.Count * width];
+        for (int i = 0; i < rows.Count; i++)
+        {
+            Host.CheckParam(rows[i] is not null && rows[i].Length == width, paramName,
+                $"Row {i} must hold {width} values; got {(rows[i] is null ? "null" : rows[i].Length.ToString())}.");
+            rows[i].CopyTo(flat, i * width);
+        }
+        using var scope = NewDisposeScope();
+        using var inference = inference_mode();
+        var input = frombuffer(flat, ScalarType.Float32).view(rows.Count, width);
+        var output = map(input);
+        int outWidth = (int)output.shape[1];
+        var values = output.data<float>().ToArray();
+        var result = new float[rows.Count][];
+        for (int i = 0; i < rows.Count; i++)
+            result[i] = values.AsSpan(i * outWidth, outWidth).ToArray();
+        return result;
+    }
+
+    private IDataView ToDataView(string columnName, float[] values, int rows, int width)
+    {
+        var data = new float[rows][];
+        for (int i = 0; i < rows; i++)
+            data[i] = values.AsSpan(i * width, width).ToArray();
+        var builder = new ArrayDataViewBuilder(Host);
+        builder.AddColumn(columnName, NumberDataViewType.Single, data);
+        return builder.GetDataView();
+    }
+
+    /// <summary>Releases the network's native memory.</summary>
+    public void Dispose() => _network.Dispose();
+
+    private static VersionInfo GetVersionInfo()
+        => new(modelSignature: "GENVAETR",
+            verWrittenCur: 0x00010001, // initial
+            verReadableCur: 0x00010001,
+            verWeCanReadBack: 0x00010001,
+            loaderSignature: LoaderSignature,
+            loaderAssemblyName: typeof(VariationalAutoencoderTransformer).Assembly.FullName);
+
+    // Binary format (version 0x00010001), in write order:
+    //   string   feature column name
+    //   int32    input dimension D
+    //   int32    latent dimension L
+    //   int32    number of hidden layers H, then H × int32 hidden sizes
+    //   int32    activation (VaeActivation)
+    //   int32    likelihood (VaeLikelihood)
+    //   double   fixed σ (used by GaussianFixedVariance)
+    //   string   latent, reconstruction and score column names
+    //   history  ModelPersistence.SaveHistory
+    //   entry    "TorchWeights": ModelPersistence.SaveWeights
+    private protected override void SaveModel(ModelSaveContext ctx)
+    {
+        Host.CheckValue(ctx, nameof(ctx));
+        ctx.CheckAtModel();
+        ctx.SetVersionInfo(GetVersionInfo());
+        var a = _network.Architecture;
+        ctx.SaveNonEmptyString(FeatureColumnName);
+        ctx.Writer.Write(a.InputDimension);
+        ctx.Writer.Write(a.LatentDimension);
+        ctx.Writer.Write(a.HiddenLayerSizes.Length);
+        foreach (int h in a.HiddenLayerSizes)
+            ctx.Writer.Write(h);
+        ctx.Writer.Write((int)a.Activation);
+        ctx.Writer.Write((int)a.Likelihood);
+        ctx.Writer.Write(_sigma);
+        ctx.SaveNonEmptyString(LatentColumnName);
+        ctx.SaveNonEmptyString(ReconstructionColumnName);
+        ctx.SaveNonEmptyString(ScoreColumnName);
+        ModelPersistence.SaveHistory(ctx.Writer, new[] { "Loss", "Reconstruction", "Kl" }, TrainingHistory);
+        ModelPersistence.SaveWeights(ctx, _network);
+    }
+
+    // Reads the format written by SaveModel.
+    private static VariationalAutoencoderTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
+    {
+        Contracts.CheckValue(env, nameof(env));
+        env.CheckValue(ctx, nameof(ctx));
+        ctx.CheckAtModel(GetVersionInfo());
+        try
+        {
+            string feature = ctx.LoadNonEmptyString();
+            int inputDimension = ReadPositive(ctx.Reader, "input dimension");
+            int latentDimension = ReadPositive(ctx.Reader, "latent dimension");
+            int hiddenCount = ctx.Reader.ReadInt32();
+            if (hiddenCount < 0 || hiddenCount > 1024)
+                throw ModelPersistence.Corrupt(ModelName, $"impossible number of hidden layers ({hiddenCount})");
+            var hidden = new int[hiddenCount];
+            for (int i = 0; i < hiddenCount; i++)
+                hidden[i] = ReadPositive(ctx.Reader, "hidden layer size");
+            var activation = (VaeActivation)ctx.Reader.ReadInt32();
+            var likelihood = (VaeLikelihood)ctx.Reader.ReadInt32();
+            if (!Enum.IsDefined(activation) || !Enum.IsDefined(likelihood))
+                throw ModelPersistence.Corrupt(ModelName, $"unknown activation ({(int)activation}) or likelihood ({(int)likelihood})");
+            double sigma = ctx.Reader.ReadDouble();
+            string latent = ctx.LoadNonEmptyString();
+            string reconstruction = ctx.LoadNonEmptyString();
+            string score = ctx.LoadNonEmptyString();
+            var history = ModelPersistence.LoadHistory(ctx.Reader, ModelName);
+
+            var network = new VaeNetwork(new VaeArchitecture(inputDimension, latentDimension, hidden, activation, likelihood));
+            try
+            {
+                ModelPersistence.LoadWeights(ctx, network, ModelName);
+            }
+            catch
+            {
+                network.Dispose();
+                throw;
+            }
+            return new VariationalAutoencoderTransformer(env, network, feature, sigma, latent, reconstruction, score, history);
+        }
+        catch (EndOfStreamException e)
+        {
+            throw ModelPersistence.Corrupt(ModelName, "the model's settings end early", e);
+        }
+    }
+
+    private static IRowMapper Create(IHostEnvironment env, ModelLoadContext ctx, DataViewSchema inputSchema)
+        => Create(env, ctx).MakeRowMapper(inputSchema);
+
+    private static int ReadPositive(BinaryReader reader, string what)
+    {
+        int value = reader.ReadInt32();
+        if (value <= 0 || value > 1 << 24)
+            throw ModelPersistence.Corrupt(ModelName, $"impossible {what} ({value})");
+        return value;
+    }
+}

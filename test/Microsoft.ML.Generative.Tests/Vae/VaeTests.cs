@@ -1,0 +1,275 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Generative.Training;
+using Microsoft.ML.Generative.Vae;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+
+namespace Microsoft.ML.Generative.Tests.Vae;
+
+[TestClass]
+public sealed class VaeTests
+{
+    private static VariationalAutoencoderOptions SmallOptions(int epochs = 20) => new()
+    {
+        LatentDimension = 2,
+        HiddenLayerSizes = new[] { 32 },
+        NumberOfEpochs = epochs,
+        BatchSize = 32,
+        LearningRate = 1e-2,
+    };
+
+    private static float[] Scores(MLContext ml, IDataView scored, string column = "Score")
+        => scored.GetColumn<float>(column).ToArray();
+
+    [TestMethod]
+    public void FitLearnsBinaryPrototypesBelowThreshold()
+    {
+        var ml = new MLContext(seed: 1);
+        var train = TestData.Load(ml, TestData.BinaryPrototypes(512, seed: 0));
+        var valid = TestData.Load(ml, TestData.BinaryPrototypes(256, seed: 0).Skip(0).ToArray());
+        var model = ml.Generative().VariationalAutoencoder(SmallOptions()).Fit(train, valid);
+
+        var history = model.TrainingHistory;
+        Assert.AreEqual(20, history.Count);
+        // Learning nothing costs 16·log 2 ≈ 11.1 nats per row; the optimum is about 4.6.
+        Assert.IsTrue(history[0].TrainingLoss > 8.0, $"first epoch {history[0].TrainingLoss}");
+        Assert.IsTrue(history[^1].TrainingLoss < 7.0, $"last epoch training loss {history[^1].TrainingLoss}");
+        Assert.IsTrue(history[^1].ValidationLoss < 7.0, $"last epoch validation loss {history[^1].ValidationLoss}");
+        Assert.AreEqual(history[^1].TrainingLoss,
+            history[^1].TrainingLosses["Reconstruction"] + history[^1].TrainingLosses["Kl"], 1e-4);
+
+        // Scores of typical rows are far below those of rows unlike any prototype.
+        var typical = Scores(ml, model.Transform(valid)).Average();
+        var noise = TestData.Load(ml, Enumerable.Range(0, 64).Select(i => new Row16
+        {
+            Features = Enumerable.Range(0, Row16.Size).Select(j => (float)((i * 7 + j * 3) % 2)).ToArray(),
+        }).ToArray());
+        var unusual = Scores(ml, model.Transform(noise)).Average();
+        Assert.IsTrue(unusual > typical + 5, $"unusual rows {unusual} vs typical {typical}");
+    }
+
+    [TestMethod]
+    public void OutputSchemaAgreesBetweenEstimatorTransformerAndData()
+    {
+        var ml = new MLContext(seed: 1);
+        var data = TestData.Load(ml, TestData.BinaryPrototypes(64));
+        var estimator = ml.Generative().VariationalAutoencoder(SmallOptions(epochs: 1));
+        // SchemaShape.Create is internal in ML.NET 5; it is what pipelines call.
+        var create = typeof(SchemaShape).GetMethod("Create", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!;
+        var shape = estimator.GetOutputSchema((SchemaShape)create.Invoke(null, new object[] { data.Schema })!);
+        var model = estimator.Fit(data);
+        var schema = model.GetOutputSchema(data.Schema);
+        var transformed = model.Transform(data).Schema;
+
+        foreach (var name in new[] { "Latent", "Reconstruction", "Score" })
+        {
+            var column = shape.Single(c => c.Name == name);
+            Assert.AreEqual(schema[name].Type, transformed[name].Type, name);
+            Assert.AreEqual(column.ItemType, ((schema[name].Type as VectorDataViewType)?.ItemType ?? schema[name].Type), name);
+            Assert.AreEqual(column.Kind == SchemaShape.Column.VectorKind.Scalar, schema[name].Type is not VectorDataViewType, name);
+        }
+        Assert.AreEqual(new VectorDataViewType(NumberDataViewType.Single, 2), schema["Latent"].Type);
+        Assert.AreEqual(new VectorDataViewType(NumberDataViewType.Single, Row16.Size), schema["Reconstruction"].Type);
+        Assert.AreEqual(NumberDataViewType.Single, schema["Score"].Type);
+        CollectionAssert.AreEqual(schema.Select(c => c.Name).ToArray(), transformed.Select(c => c.Name).ToArray());
+        // Input columns pass through unchanged.
+        CollectionAssert.AreEqual(data.GetColumn<float>("Label").ToArray(), model.Transform(data).GetColumn<float>("Label").ToArray());
+    }
+
+    [TestMethod]
+    public void SameSeedGivesSameModelAndDifferentSeedDoesNot()
+    {
+        float[] Fit(int seed)
+        {
+            var ml = new MLContext(seed: seed);
+            var data = TestData.Load(ml, TestData.BinaryPrototypes(128));
+            var model = ml.Generative().VariationalAutoencoder(SmallOptions(epochs: 3)).Fit(data);
+            return Scores(ml, model.Transform(data));
+        }
+        var a = Fit(1);
+        CollectionAssert.AreEqual(a, Fit(1), "same seed, same data: bit-identical model");
+        CollectionAssert.AreNotEqual(a, Fit(2));
+    }
+
+    [TestMethod]
+    public void PredictionEngineMatchesTransform()
+    {
+        var ml = new MLContext(seed: 1);
+        var rows = TestData.BinaryPrototypes(40);
+        var data = TestData.Load(ml, rows);
+        var model = ml.Generative().VariationalAutoencoder(SmallOptions(epochs: 2)).Fit(data);
+        var batch = ml.Data.CreateEnumerable<VaeOutput>(model.Transform(data), reuseRowObject: false).ToArray();
+        var engine = ml.Model.CreatePredictionEngine<Row16, VaeOutput>(model);
+        for (int i = 0; i < rows.Length; i++)
+        {
+            var single = engine.Predict(rows[i]);
+            Assert.AreEqual(batch[i].Score, single.Score, 1e-4 * Math.Max(1, Math.Abs(single.Score)), $"row {i}");
+            for (int j = 0; j < 2; j++)
+                Assert.AreEqual(batch[i].Latent[j], single.Latent[j], 1e-5, $"row {i} latent {j}");
+        }
+    }
+
+    [TestMethod]
+    public void ConcurrentScoringEqualsSingleThreaded()
+    {
+        var ml = new MLContext(seed: 1);
+        var data = TestData.Load(ml, TestData.BinaryPrototypes(2000));
+        var model = ml.Generative().VariationalAutoencoder(SmallOptions(epochs: 1)).Fit(data);
+        var expected = Scores(ml, model.Transform(data));
+        var results = new float[4][];
+        Parallel.For(0, 4, new ParallelOptions { MaxDegreeOfParallelism = 4 }, i => results[i] = Scores(ml, model.Transform(data)));
+        foreach (var r in results)
+            CollectionAssert.AreEqual(expected, r);
+
+        var engines = Enumerable.Range(0, 4).Select(_ => ml.Model.CreatePredictionEngine<Row16, VaeOutput>(model)).ToArray();
+        var rows = TestData.BinaryPrototypes(100);
+        var single = rows.Select(r => engines[0].Predict(r).Score).ToArray();
+        var parallel = new float[4][];
+        Parallel.For(0, 4, new ParallelOptions { MaxDegreeOfParallelism = 4 }, i => parallel[i] = rows.Select(r => engines[i].Predict(r).Score).ToArray());
+        foreach (var r in parallel)
+            CollectionAssert.AreEqual(single, r);
+    }
+
+    [TestMethod]
+    public void SampleEncodeDecodeShapesAndDeterminism()
+    {
+        var ml = new MLContext(seed: 1);
+        var data = TestData.Load(ml, TestData.BinaryPrototypes(64));
+        var model = ml.Generative().VariationalAutoencoder(SmallOptions(epochs: 1)).Fit(data);
+
+        var sample = model.Sample(10, seed: 3);
+        Assert.AreEqual(new VectorDataViewType(NumberDataViewType.Single, Row16.Size), sample.Schema["Features"].Type);
+        var a = sample.GetColumn<float[]>("Features").ToArray();
+        var b = model.Sample(10, seed: 3).GetColumn<float[]>("Features").ToArray();
+        var c = model.Sample(10, seed: 4).GetColumn<float[]>("Features").ToArray();
+        Assert.AreEqual(10, a.Length);
+        Assert.IsTrue(a.All(r => r.Length == Row16.Size && r.All(v => v >= 0 && v <= 1)), "Bernoulli means are probabilities");
+        for (int i = 0; i < 10; i++)
+            CollectionAssert.AreEqual(a[i], b[i]);
+        Assert.IsFalse(a.Zip(c).All(p => p.First.SequenceEqual(p.Second)));
+        // Samples score like any other row.
+        Assert.AreEqual(10, model.Transform(sample).GetColumn<float>("Score").Count());
+
+        var features = data.GetColumn<float[]>("Features").Take(5).ToArray();
+        var latent = model.Encode(features);
+        var transformed = model.Transform(data).GetColumn<float[]>("Latent").Take(5).ToArray();
+        for (int i = 0; i < 5; i++)
+        {
+            Assert.AreEqual(2, latent[i].Length);
+            for (int j = 0; j < 2; j++)
+                Assert.AreEqual(transformed[i][j], latent[i][j], 1e-5);
+        }
+        var decoded = model.Decode(latent);
+        var reconstruction = model.Transform(data).GetColumn<float[]>("Reconstruction").Take(5).ToArray();
+        for (int i = 0; i < 5; i++)
+            for (int j = 0; j < Row16.Size; j++)
+                Assert.AreEqual(reconstruction[i][j], decoded[i][j], 1e-5);
+
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => model.Sample(0, seed: 1));
+        var wrongWidth = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => model.Encode(new[] { new float[3] }));
+        StringAssert.Contains(wrongWidth.Message, "16");
+    }
+
+    [TestMethod]
+    public void CancellationTokenStopsTrainingWithinABatch()
+    {
+        var ml = new MLContext(seed: 1);
+        var data = TestData.Load(ml, TestData.BinaryPrototypes(512));
+        using var cancellation = new CancellationTokenSource();
+        var options = SmallOptions(epochs: 1000);
+        options.BatchSize = 8;
+        options.CancellationToken = cancellation.Token;
+        int epochsSeen = 0;
+        options.Progress = new SyncProgress(_ =>
+        {
+            if (Interlocked.Increment(ref epochsSeen) == 2)
+                cancellation.Cancel();
+        });
+        Assert.Throws<OperationCanceledException>(() => ml.Generative().VariationalAutoencoder(options).Fit(data));
+        Assert.AreEqual(2, epochsSeen, "no further epoch completes after cancellation");
+    }
+
+    [TestMethod]
+    public void HostCancellationStopsTraining()
+    {
+        var ml = new MLContext(seed: 1);
+        var data = TestData.Load(ml, TestData.BinaryPrototypes(512));
+        var options = SmallOptions(epochs: 1000);
+        int epochsSeen = 0;
+        // MLContext.CancelExecution is internal in ML.NET 5; ML.NET's own components call it this way.
+        var cancel = typeof(MLContext).GetMethod("CancelExecution", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!;
+        options.Progress = new SyncProgress(_ =>
+        {
+            if (Interlocked.Increment(ref epochsSeen) == 1)
+                cancel.Invoke(ml, null);
+        });
+        Assert.Throws<OperationCanceledException>(() => ml.Generative().VariationalAutoencoder(options).Fit(data));
+        Assert.AreEqual(1, epochsSeen);
+    }
+
+    [TestMethod]
+    public void EarlyStoppingRestoresBestEpochAndNeedsValidationData()
+    {
+        var ml = new MLContext(seed: 1);
+        var data = TestData.Load(ml, TestData.BinaryPrototypes(256));
+        var options = SmallOptions(epochs: 60);
+        options.ValidationFraction = 0.25;
+        options.EarlyStoppingPatience = 2;
+        options.LearningRate = 5e-2;
+        var model = ml.Generative().VariationalAutoencoder(options).Fit(data);
+        var history = model.TrainingHistory;
+        Assert.IsTrue(history.All(h => h.ValidationLoss.HasValue));
+        Assert.AreEqual(192, history[0].Rows, "a quarter of 256 rows is held out");
+        if (history.Count < 60)
+        {
+            double best = history.Min(h => h.ValidationLoss!.Value);
+            Assert.IsTrue(history.Skip(history.Count - 2).All(h => h.ValidationLoss >= best), "stopped after 2 epochs without improvement");
+        }
+
+        var noValidation = SmallOptions();
+        noValidation.EarlyStoppingPatience = 3;
+        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Generative().VariationalAutoencoder(noValidation).Fit(data));
+        StringAssert.Contains(e.Message, "validation");
+    }
+
+    [TestMethod]
+    public void GaussianLikelihoodTrainsInAPipelineWithNormalization()
+    {
+        var ml = new MLContext(seed: 1);
+        var data = TestData.Load(ml, TestData.Correlated(600));
+        var options = new VariationalAutoencoderOptions
+        {
+            LatentDimension = 1,
+            HiddenLayerSizes = new[] { 16 },
+            Likelihood = VaeLikelihood.GaussianLearnedVariance,
+            NumberOfEpochs = 40,
+            BatchSize = 64,
+            LearningRate = 1e-2,
+        };
+        var pipeline = ml.Transforms.Concatenate("Features", "A", "B", "C", "D")
+            .Append(ml.Transforms.NormalizeMeanVariance("Features"))
+            .Append(ml.Generative().VariationalAutoencoder(options));
+        var model = pipeline.Fit(data);
+        var history = model.LastTransformer.TrainingHistory;
+        // Standardized features under N(0, 1) cost 4·½·log(2πe) ≈ 5.68 nats; one shared factor explains most of it.
+        Assert.IsTrue(history[^1].TrainingLoss < 3.5, $"final loss {history[^1].TrainingLoss}");
+        Assert.IsTrue(history[0].TrainingLoss > history[^1].TrainingLoss + 1);
+    }
+
+    public sealed class VaeOutput
+    {
+        [VectorType(2)] public float[] Latent { get; set; } = Array.Empty<float>();
+        [VectorType(Row16.Size)] public float[] Reconstruction { get; set; } = Array.Empty<float>();
+        public float Score { get; set; }
+    }
+
+    private sealed class SyncProgress(Action<EpochSummary> report) : IProgress<EpochSummary>
+    {
+        public void Report(EpochSummary value) => report(value);
+    }
+}
