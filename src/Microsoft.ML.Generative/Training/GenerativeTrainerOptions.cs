@@ -91,6 +91,19 @@ public abstract class GenerativeTrainerOptions
     public bool SkipRowsWithNonFiniteValues { get; set; }
 
     /// <summary>
+    /// Training (and validation) data up to this many megabytes of features is read once and kept in memory as a
+    /// tensor; larger data is streamed from the <see cref="IDataView"/> every epoch through a shuffle buffer of
+    /// <see cref="ShuffleBufferRows"/> rows, so memory stays bounded whatever the data size. Default 1024.
+    /// </summary>
+    public int MaxCachedMegabytes { get; set; } = 1024;
+
+    /// <summary>
+    /// Rows held by the shuffle buffer when data is streamed (see <see cref="MaxCachedMegabytes"/>). Larger buffers
+    /// shuffle better and use more memory. Default 16384.
+    /// </summary>
+    public int ShuffleBufferRows { get; set; } = 16384;
+
+    /// <summary>
     /// Cancels <c>Fit</c> within one batch: it then throws <see cref="OperationCanceledException"/> and produces no
     /// model. (ML.NET's own host cancellation, <c>MLContext.CancelExecution</c>, is honoured too, but is internal in
     /// ML.NET 5.) Default: none.
@@ -99,6 +112,8 @@ public abstract class GenerativeTrainerOptions
 
     /// <summary>Optional callback, called after every epoch with the epoch's losses.</summary>
     public IProgress<EpochSummary>? Progress { get; set; }
+
+    internal TrainingSettings ToSettings() => new(NumberOfEpochs, BatchSize, EarlyStoppingPatience, Progress, CancellationToken);
 
     /// <summary>Checks every shared setting; families call this and then check their own.</summary>
     internal virtual void Check(IExceptionContext ectx)
@@ -113,6 +128,8 @@ public abstract class GenerativeTrainerOptions
         ectx.CheckUserArg(WeightDecay >= 0 && double.IsFinite(WeightDecay), nameof(WeightDecay), $"Must be non-negative; got {WeightDecay}.");
         ectx.CheckUserArg(GradientClipNorm >= 0 && double.IsFinite(GradientClipNorm), nameof(GradientClipNorm), $"Must be non-negative (0 = off); got {GradientClipNorm}.");
         ectx.CheckUserArg(ValidationFraction >= 0 && ValidationFraction < 1, nameof(ValidationFraction), $"Must be in [0, 1); got {ValidationFraction}.");
+        ectx.CheckUserArg(MaxCachedMegabytes >= 0, nameof(MaxCachedMegabytes), $"Must be non-negative (0 = always stream); got {MaxCachedMegabytes}.");
+        ectx.CheckUserArg(ShuffleBufferRows > 0, nameof(ShuffleBufferRows), $"Must be positive; got {ShuffleBufferRows}.");
         ectx.CheckUserArg(EarlyStoppingPatience >= 0, nameof(EarlyStoppingPatience), $"Must be non-negative (0 = off); got {EarlyStoppingPatience}.");
     }
 }

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Diagnostics;
 using System.Linq;
+using Microsoft.ML.Generative.Data;
 using Microsoft.ML.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -21,15 +22,15 @@ internal static class TrainingEngine
 {
     /// <param name="host">Cancellation, logging and errors.</param>
     /// <param name="objective">The family's objective.</param>
-    /// <param name="train">Training rows <c>[N, D]</c>, float32, owned by the caller.</param>
-    /// <param name="validation">Validation rows <c>[M, D]</c> or <see langword="null"/>.</param>
+    /// <param name="train">Training batches.</param>
+    /// <param name="validation">Validation batches, or <see langword="null"/>.</param>
     /// <param name="settings">Epochs, batch size, patience, progress callback.</param>
     /// <param name="generator">Shuffling randomness, seeded by the caller.</param>
-    public static IReadOnlyList<EpochSummary> Run(IHost host, GenerativeObjective objective, Tensor train, Tensor? validation,
+    public static IReadOnlyList<EpochSummary> Run(IHost host, GenerativeObjective objective, BatchSource train, BatchSource? validation,
         TrainingSettings settings, Generator generator)
     {
         var history = new List<EpochSummary>();
-        long rows = train.shape[0];
+        long rows = train.Rows;
         int batchesPerEpoch = checked((int)((rows + settings.BatchSize - 1) / settings.BatchSize));
         var names = objective.LossNames;
         var total = Stopwatch.StartNew();
@@ -48,21 +49,26 @@ internal static class TrainingEngine
                 objective.Model.train();
                 var epochClock = Stopwatch.StartNew();
                 double[] trainLosses;
+                long seen = 0;
                 using (var sums = zeros(names.Count, dtype: ScalarType.Float64))
-                using (var order = randperm(rows, generator: generator))
                 {
-                    for (int b = 0; b < batchesPerEpoch; b++)
+                    using var batches = train.Batches(settings.BatchSize, shuffle: true, generator, epoch).GetEnumerator();
+                    for (int b = 0; ; b++)
                     {
                         CheckAlive(host, settings.Cancellation);
+                        // The scope is opened before the move, so that it also owns the batch tensor.
                         using var scope = NewDisposeScope();
-                        long start = (long)b * settings.BatchSize;
-                        long count = Math.Min(settings.BatchSize, rows - start);
-                        var batch = train.index_select(0, order.narrow(0, start, count));
+                        if (!batches.MoveNext())
+                            break;
+                        var batch = batches.Current;
+                        long count = batch.shape[0];
                         var losses = objective.TrainStep(batch, new StepInfo(epoch, b + 1, batchesPerEpoch, ++globalStep));
-                        // Accumulated on the tensor side: no host read per step beyond the engine's NaN guard.
+                        // Accumulated on the tensor side: no host read per step beyond the NaN guard.
                         sums.add_(losses.to_type(ScalarType.Float64), alpha: count);
+                        seen += count;
                     }
-                    trainLosses = sums.div(rows).data<double>().ToArray();
+                    using var means = sums.div(seen);
+                    trainLosses = means.data<double>().ToArray();
                 }
                 epochClock.Stop();
 
@@ -71,7 +77,7 @@ internal static class TrainingEngine
                     validationLosses = Evaluate(host, objective, validation, settings.BatchSize, settings.Cancellation);
 
                 var summary = new EpochSummary(epoch, settings.NumberOfEpochs, ToDictionary(names, trainLosses),
-                    validationLosses is null ? null : ToDictionary(names, validationLosses), rows, epochClock.Elapsed, total.Elapsed);
+                    validationLosses is null ? null : ToDictionary(names, validationLosses), seen, epochClock.Elapsed, total.Elapsed);
                 history.Add(summary);
                 ch.Info("{0}", summary);
                 settings.Progress?.Report(summary);
@@ -111,23 +117,30 @@ internal static class TrainingEngine
         cancellation.ThrowIfCancellationRequested();
     }
 
-    /// <summary>Mean losses over all rows of <paramref name="data"/>, without gradients.</summary>
-    public static double[] Evaluate(IHost host, GenerativeObjective objective, Tensor data, int batchSize,
+    /// <summary>Mean losses over all rows of <paramref name="data"/>, in order, without gradients.</summary>
+    public static double[] Evaluate(IHost host, GenerativeObjective objective, BatchSource data, int batchSize,
         System.Threading.CancellationToken cancellation = default)
     {
         objective.Model.eval();
-        long rows = data.shape[0];
         using var noGrad = no_grad();
         using var sums = zeros(objective.LossNames.Count, dtype: ScalarType.Float64);
-        for (long start = 0; start < rows; start += batchSize)
+        long seen = 0;
+        using var generator = new Generator(0);
+        using var batches = data.Batches(batchSize, shuffle: false, generator, epoch: 0).GetEnumerator();
+        while (true)
         {
             CheckAlive(host, cancellation);
             using var scope = NewDisposeScope();
-            long count = Math.Min(batchSize, rows - start);
-            var losses = objective.EvaluateBatch(data.narrow(0, start, count));
+            if (!batches.MoveNext())
+                break;
+            var batch = batches.Current;
+            long count = batch.shape[0];
+            var losses = objective.EvaluateBatch(batch);
             sums.add_(losses.to_type(ScalarType.Float64), alpha: count);
+            seen += count;
         }
-        return sums.div(rows).data<double>().ToArray();
+        using var means = sums.div(seen);
+        return means.data<double>().ToArray();
     }
 
     private static IReadOnlyDictionary<string, double> ToDictionary(IReadOnlyList<string> names, double[] values)

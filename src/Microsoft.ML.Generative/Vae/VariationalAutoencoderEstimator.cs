@@ -55,65 +55,31 @@ public sealed class VariationalAutoencoderEstimator : IEstimator<VariationalAuto
             nameof(options.EarlyStoppingPatience), "Early stopping needs validation data: pass it to Fit or set ValidationFraction.");
 
         using var ch = _host.Start("Fitting variational autoencoder");
-        Func<ReadOnlySpan<float>, string?>? rowCheck = options.Likelihood == VaeLikelihood.Bernoulli ? CheckUnitInterval : null;
-        var train = FeatureMatrix.Read(_host, input, options.FeatureColumnName, "Training", options.SkipRowsWithNonFiniteValues, rowCheck, out long skipped);
-        if (skipped > 0)
-            ch.Warning("Skipped {0} training rows whose '{1}' values hold NaN or infinity.", skipped, options.FeatureColumnName);
-        FeatureMatrix? validation = null;
-        if (validationData is not null)
+        var (train, validation) = TrainingData.Load(_host, ch, input, validationData, options,
+            options.Likelihood == VaeLikelihood.Bernoulli ? CheckUnitInterval : null, _seed);
+        using (train)
+        using (validation)
         {
-            validation = FeatureMatrix.Read(_host, validationData, options.FeatureColumnName, "Validation", options.SkipRowsWithNonFiniteValues, rowCheck, out skipped);
-            if (validation.Dimension != train.Dimension)
-                throw _host.ExceptParam(nameof(validationData),
-                    $"Validation column '{options.FeatureColumnName}' has {validation.Dimension} values per row; the training data has {train.Dimension}.");
-        }
-
-        var architecture = new VaeArchitecture(train.Dimension, options.LatentDimension, options.HiddenLayerSizes.ToArray(),
-            options.Activation, options.Likelihood);
-        var network = TorchRandom.Build(_seed, () => new VaeNetwork(architecture));
-        try
-        {
-            using var noise = new Generator((ulong)_seed);
-            using var shuffle = new Generator((ulong)_seed + 1);
-            using var trainAll = frombuffer(train.Values, ScalarType.Float32).view(train.Rows, train.Dimension);   // [N, D], no copy
-            Tensor trainSet = trainAll, validationSet;
-            Tensor? heldOut = null;
-            if (validation is not null)
+            var architecture = new VaeArchitecture(train.Dimension, options.LatentDimension, options.HiddenLayerSizes.ToArray(),
+                options.Activation, options.Likelihood);
+            var network = TorchRandom.Build(_seed, () => new VaeNetwork(architecture));
+            try
             {
-                validationSet = frombuffer(validation.Values, ScalarType.Float32).view(validation.Rows, validation.Dimension);
-                heldOut = validationSet;
-            }
-            else if (options.ValidationFraction > 0)
-            {
-                int holdOut = (int)Math.Round(train.Rows * options.ValidationFraction);
-                _host.CheckUserArg(holdOut >= 1 && holdOut < train.Rows, nameof(options.ValidationFraction),
-                    $"Holding out {options.ValidationFraction:P0} of {train.Rows} rows leaves no rows for training or none for validation.");
-                using var order = randperm(train.Rows, generator: shuffle);
-                heldOut = trainAll.index_select(0, order.narrow(0, 0, holdOut));
-                trainSet = trainAll.index_select(0, order.narrow(0, holdOut, train.Rows - holdOut));
-            }
-
-            IReadOnlyList<EpochSummary> history;
-            using (var objective = new VaeObjective(network, options, noise))
-            {
+                using var noise = new Generator((ulong)_seed);
+                using var shuffle = new Generator((ulong)_seed + 1);
+                using var objective = new VaeObjective(network, options, noise);
                 ch.Info("Training a {0}-{1}-{2} VAE ({3} likelihood) on {4} rows for {5} epochs, batch {6}, seed {7}.",
                     architecture.InputDimension, string.Join("-", architecture.HiddenLayerSizes), architecture.LatentDimension,
-                    architecture.Likelihood, trainSet.shape[0], options.NumberOfEpochs, options.BatchSize, _seed);
-                history = TrainingEngine.Run(_host, objective, trainSet, heldOut,
-                    new TrainingSettings(options.NumberOfEpochs, options.BatchSize, options.EarlyStoppingPatience, options.Progress,
-                        options.CancellationToken), shuffle);
+                    architecture.Likelihood, train.Rows, options.NumberOfEpochs, options.BatchSize, _seed);
+                var history = TrainingEngine.Run(_host, objective, train, validation, options.ToSettings(), shuffle);
+                return new VariationalAutoencoderTransformer(_host, network, options.FeatureColumnName, options.FixedStandardDeviation,
+                    options.LatentColumnName, options.ReconstructionColumnName, options.ScoreColumnName, history);
             }
-            if (!ReferenceEquals(trainSet, trainAll))
-                trainSet.Dispose();
-            heldOut?.Dispose();
-
-            return new VariationalAutoencoderTransformer(_host, network, options.FeatureColumnName, options.FixedStandardDeviation,
-                options.LatentColumnName, options.ReconstructionColumnName, options.ScoreColumnName, history);
-        }
-        catch
-        {
-            network.Dispose();
-            throw;
+            catch
+            {
+                network.Dispose();
+                throw;
+            }
         }
     }
 

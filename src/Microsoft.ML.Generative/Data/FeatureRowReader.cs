@@ -1,0 +1,101 @@
+using System;
+using Microsoft.ML.Data;
+using Microsoft.ML.Runtime;
+
+namespace Microsoft.ML.Generative.Data;
+
+/// <summary>
+/// Reads the feature vectors of an <see cref="IDataView"/> row by row and checks each one while it is read, so that
+/// an error can name the column and the row: NaN/±∞ (fail, or skip when asked), then a family's own check (such as
+/// values in [0, 1] for a Bernoulli likelihood). Shared by the in-memory and the streaming data paths.
+/// </summary>
+internal sealed class FeatureRowReader : IDisposable
+{
+    private readonly IHost _host;
+    private readonly DataViewRowCursor _cursor;
+    private readonly ValueGetter<VBuffer<float>> _getter;
+    private readonly ValueGetter<DataViewRowId> _id;
+    private readonly string _column;
+    private readonly string _role;
+    private readonly bool _skipNonFinite;
+    private readonly Func<ReadOnlySpan<float>, string?>? _rowCheck;
+    private VBuffer<float> _buffer;
+
+    public FeatureRowReader(IHost host, IDataView data, string columnName, string role, bool skipNonFinite,
+        Func<ReadOnlySpan<float>, string?>? rowCheck, Random? shuffle = null)
+    {
+        _host = host;
+        _column = columnName;
+        _role = role;
+        _skipNonFinite = skipNonFinite;
+        _rowCheck = rowCheck;
+        Dimension = FeatureColumn.Check(host, data.Schema, columnName, out int index);
+        _cursor = data.GetRowCursor(new[] { data.Schema[index] }, shuffle);
+        _getter = _cursor.GetGetter<VBuffer<float>>(data.Schema[index]);
+        _id = _cursor.GetIdGetter();
+    }
+
+    public int Dimension { get; }
+
+    /// <summary>Rows read so far, skipped ones included.</summary>
+    public long RowsRead { get; private set; }
+
+    /// <summary>Rows skipped for holding NaN or infinity.</summary>
+    public long Skipped { get; private set; }
+
+    /// <summary>
+    /// Reads the next usable row into <paramref name="row"/> (length <see cref="Dimension"/>); false at the end.
+    /// <paramref name="id"/> is the row's stable identity in the data view.
+    /// </summary>
+    public bool TryRead(Span<float> row, out DataViewRowId id)
+    {
+        while (_cursor.MoveNext())
+        {
+            long index = RowsRead++;
+            if ((index & 1023) == 0)
+                _host.CheckAlive();
+            _getter(ref _buffer);
+            if (_buffer.Length != Dimension)
+                throw _host.Except($"{_role} column '{_column}' row {index} has {_buffer.Length} values; the schema says {Dimension}.");
+            _buffer.CopyTo(row);
+            int bad = IndexOfNonFinite(row);
+            if (bad >= 0)
+            {
+                if (_skipNonFinite)
+                {
+                    Skipped++;
+                    continue;
+                }
+                throw _host.Except(
+                    $"{_role} column '{_column}' has a non-finite value ({row[bad]}) at row {index} (0-based), slot {bad}. "
+                    + "Clean or impute the data (mlContext.Transforms.ReplaceMissingValues), or set "
+                    + "SkipRowsWithNonFiniteValues = true to skip such rows.");
+            }
+            if (_rowCheck?.Invoke(row) is string problem)
+                throw _host.Except($"{_role} column '{_column}' row {index} (0-based): {problem}");
+            id = default;
+            _id(ref id);
+            return true;
+        }
+        id = default;
+        return false;
+    }
+
+    /// <summary>The error for data that yielded no usable row.</summary>
+    public Exception NoRows()
+        => _host.Except(Skipped > 0
+            ? $"{_role} data has no usable rows: all {Skipped} rows of '{_column}' hold NaN or infinity."
+            : $"{_role} data is empty: column '{_column}' has no rows.");
+
+    private static int IndexOfNonFinite(ReadOnlySpan<float> row)
+    {
+        for (int i = 0; i < row.Length; i++)
+        {
+            if (!float.IsFinite(row[i]))
+                return i;
+        }
+        return -1;
+    }
+
+    public void Dispose() => _cursor.Dispose();
+}

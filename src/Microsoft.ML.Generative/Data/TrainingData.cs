@@ -1,0 +1,150 @@
+using System;
+using Microsoft.ML.Data;
+using Microsoft.ML.Generative.Training;
+using Microsoft.ML.Runtime;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Generative.Data;
+
+/// <summary>
+/// The one path from <see cref="IDataView"/>s to training batches, shared by every family. Data up to
+/// <see cref="GenerativeTrainerOptions.MaxCachedMegabytes"/> is read once into a single tensor; larger data is
+/// checked in one pass and then streamed every epoch through a shuffle buffer, so memory stays bounded.
+/// </summary>
+internal static class TrainingData
+{
+    public static (BatchSource Train, BatchSource? Validation) Load(IHost host, IChannel ch, IDataView input, IDataView? validationData,
+        GenerativeTrainerOptions options, Func<ReadOnlySpan<float>, string?>? rowCheck, int seed)
+    {
+        long cap = (long)options.MaxCachedMegabytes << 20;
+        if (validationData is not null)
+        {
+            var train = Open(host, ch, input, "Training", options, rowCheck, cap, seed, _ => true);
+            try
+            {
+                var validation = Open(host, ch, validationData, "Validation", options, rowCheck, cap, seed, _ => true);
+                if (validation.Dimension != train.Dimension)
+                {
+                    validation.Dispose();
+                    throw host.ExceptParam(nameof(validationData),
+                        $"Validation column '{options.FeatureColumnName}' has {validation.Dimension} values per row; the training data has {train.Dimension}.");
+                }
+                return (train, validation);
+            }
+            catch
+            {
+                train.Dispose();
+                throw;
+            }
+        }
+
+        if (options.ValidationFraction <= 0)
+            return (Open(host, ch, input, "Training", options, rowCheck, cap, seed, _ => true), null);
+
+        double fraction = options.ValidationFraction;
+        var cached = TryCache(host, ch, input, "Training", options, rowCheck, cap, _ => true);
+        if (cached is not null)
+        {
+            // Exact hold-out: a seeded permutation of the cached rows.
+            using (cached)
+            {
+                long rows = cached.Rows;
+                long holdOut = (long)Math.Round(rows * fraction);
+                host.CheckUserArg(holdOut >= 1 && holdOut < rows, nameof(options.ValidationFraction),
+                    $"Holding out {fraction:P0} of {rows} rows leaves no rows for training or none for validation.");
+                using var generator = new Generator((ulong)seed + 2);
+                using var order = randperm(rows, generator: generator);
+                using var validationIndex = order.narrow(0, 0, holdOut);
+                using var trainIndex = order.narrow(0, holdOut, rows - holdOut);
+                return (new InMemoryBatchSource(cached.Data.index_select(0, trainIndex)),
+                        new InMemoryBatchSource(cached.Data.index_select(0, validationIndex)));
+            }
+        }
+
+        // Streaming hold-out: a row belongs to the validation set when a seeded hash of its row ID falls below the fraction.
+        bool IsValidation(DataViewRowId id) => Uniform(id, seed) < fraction;
+        var trainStream = Stream(host, ch, input, "Training", options, rowCheck, seed, id => !IsValidation(id));
+        var validationStream = Stream(host, ch, input, "Validation", options, rowCheck, seed, IsValidation);
+        host.CheckUserArg(trainStream.Rows > 0 && validationStream.Rows > 0, nameof(options.ValidationFraction),
+            $"Holding out {fraction:P0} of the rows leaves no rows for training or none for validation.");
+        return (trainStream, validationStream);
+    }
+
+    private static BatchSource Open(IHost host, IChannel ch, IDataView data, string role, GenerativeTrainerOptions options,
+        Func<ReadOnlySpan<float>, string?>? rowCheck, long cap, int seed, Func<DataViewRowId, bool> include)
+        => (BatchSource?)TryCache(host, ch, data, role, options, rowCheck, cap, include)
+           ?? Stream(host, ch, data, role, options, rowCheck, seed, include);
+
+    /// <summary>Reads the rows into one tensor, or returns null when they need more than <paramref name="cap"/> bytes.</summary>
+    private static InMemoryBatchSource? TryCache(IHost host, IChannel ch, IDataView data, string role, GenerativeTrainerOptions options,
+        Func<ReadOnlySpan<float>, string?>? rowCheck, long cap, Func<DataViewRowId, bool> include)
+    {
+        int dim = FeatureColumn.Check(host, data.Schema, options.FeatureColumnName, out _);
+        long limit = Math.Min(Array.MaxLength, cap / sizeof(float));
+        long? known = data.GetRowCount();
+        if (known is long k && k * dim > limit)
+            return null;
+
+        using var reader = new FeatureRowReader(host, data, options.FeatureColumnName, role, options.SkipRowsWithNonFiniteValues, rowCheck);
+        // Exactly sized when the row count is known, so that no copy is needed at the end.
+        var values = new float[Math.Min(known is long n && n > 0 ? n * dim : Math.Max(dim, 1) * 1024L, Math.Max(limit, dim))];
+        long rows = 0;
+        while (true)
+        {
+            if ((rows + 1) * dim > values.Length)
+            {
+                long grown = Math.Min(Math.Max(2L * values.Length, (rows + 1) * dim), limit);
+                if (grown < (rows + 1) * dim)
+                    return null; // larger than the cap: the caller streams instead
+                Array.Resize(ref values, (int)grown);
+            }
+            if (!reader.TryRead(values.AsSpan((int)(rows * dim), dim), out var id))
+                break;
+            if (include(id))
+                rows++;
+        }
+        if (rows == 0)
+            throw reader.NoRows();
+        if (reader.Skipped > 0)
+            ch.Warning("Skipped {0} {1} rows whose '{2}' values hold NaN or infinity.", reader.Skipped, role.ToLowerInvariant(), options.FeatureColumnName);
+        if (values.Length != rows * dim)
+            Array.Resize(ref values, (int)(rows * dim));
+        // Shares the array (pinned while the tensor lives): no second copy of the data.
+        using var flat = frombuffer(values, ScalarType.Float32);
+        return new InMemoryBatchSource(flat.view(rows, dim));
+    }
+
+    private static StreamingBatchSource Stream(IHost host, IChannel ch, IDataView data, string role, GenerativeTrainerOptions options,
+        Func<ReadOnlySpan<float>, string?>? rowCheck, int seed, Func<DataViewRowId, bool> include)
+    {
+        // One checking pass first: bad rows fail before any training, and the epoch size is known.
+        using var reader = new FeatureRowReader(host, data, options.FeatureColumnName, role, options.SkipRowsWithNonFiniteValues, rowCheck);
+        var row = new float[reader.Dimension];
+        long rows = 0;
+        while (reader.TryRead(row, out var id))
+        {
+            if (include(id))
+                rows++;
+        }
+        if (reader.RowsRead == 0 || reader.Skipped == reader.RowsRead)
+            throw reader.NoRows();
+        if (reader.Skipped > 0)
+            ch.Warning("Skipping {0} {1} rows whose '{2}' values hold NaN or infinity.", reader.Skipped, role.ToLowerInvariant(), options.FeatureColumnName);
+        ch.Info("{0} data ({1} rows × {2} features) is larger than MaxCachedMegabytes = {3}: streaming it every epoch through a shuffle buffer of {4} rows.",
+            role, rows, reader.Dimension, options.MaxCachedMegabytes, options.ShuffleBufferRows);
+        return new StreamingBatchSource(host, data, options.FeatureColumnName, role, options.SkipRowsWithNonFiniteValues, rowCheck, include,
+            options.ShuffleBufferRows, seed, reader.Dimension, rows);
+    }
+
+    /// <summary>A seeded hash of a row ID mapped to [0, 1).</summary>
+    private static double Uniform(DataViewRowId id, int seed)
+    {
+        ulong h = id.Low * 0x9E3779B97F4A7C15UL ^ id.High * 0xC2B2AE3D27D4EB4FUL ^ (ulong)(uint)seed * 0x165667B19E3779F9UL;
+        h ^= h >> 33;
+        h *= 0xFF51AFD7ED558CCDUL;
+        h ^= h >> 33;
+        h *= 0xC4CEB9FE1A85EC53UL;
+        h ^= h >> 33;
+        return (h >> 11) * (1.0 / (1UL << 53));
+    }
+}
