@@ -7,7 +7,8 @@ namespace Microsoft.ML.Generative.Losses;
 /// <remarks>
 /// Every loss in this namespace first computes one value per example, in nats, by summing over all the
 /// non-batch dimensions (features, latent dimensions, time steps, pixels). The reduction then only acts on the
-/// batch dimension.
+/// batch dimension. <see cref="SequenceLosses.NextTokenCrossEntropy"/> documents its own per-token meaning of
+/// <see cref="Mean"/>.
 /// </remarks>
 public enum LossReduction
 {
