@@ -145,9 +145,16 @@ internal static class LossGuard
         }
     }
 
-    /// <summary>Minimum and maximum of a tensor (NaN if it holds a NaN), read without recording autograd history.</summary>
+    /// <summary>
+    /// Minimum and maximum of a tensor (NaN if it holds a NaN), read without recording autograd history. An empty
+    /// tensor gives (+∞, −∞), which passes every range check, as it should (libtorch's aminmax throws on it).
+    /// </summary>
     internal static (double Min, double Max) ValueRange(Tensor t)
     {
+        if (t.numel() == 0)
+        {
+            return (double.PositiveInfinity, double.NegativeInfinity);
+        }
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var (min, max) = t.aminmax();

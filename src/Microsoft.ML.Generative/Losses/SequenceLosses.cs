@@ -67,8 +67,9 @@ public static class SequenceLosses
 
         using var scope = NewDisposeScope();
         var ignored = targets.eq(ignoreIndex);
-        using (no_grad())
+        if (targets.numel() > 0) // aminmax throws on empty tensors
         {
+            using var noGrad = no_grad();
             var (min, max) = targets.masked_fill(ignored, 0).aminmax();
             long lo = min.item<long>(), hi = max.item<long>();
             if (lo < 0 || hi > vocabulary - 1)

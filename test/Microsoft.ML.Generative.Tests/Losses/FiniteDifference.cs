@@ -29,6 +29,8 @@ internal static class FiniteDifference
         }
         var leaves = inputs.Select(t => t.detach().clone().requires_grad_(true)).ToArray();
         var objective = Scalarize(f(leaves));
+        // Checked here because libtorch aborts the process when asked for the gradient of an output without history.
+        Assert.IsTrue(objective.requires_grad, "the output does not depend differentiably on any input");
         var analytic = autograd.grad(new[] { objective }, leaves, allow_unused: true);
 
         for (int i = 0; i < inputs.Length; i++)

@@ -105,6 +105,16 @@ public sealed class FlowLossTests
     }
 
     [TestMethod]
+    public void ExamplesWithoutDimensions_HaveZeroLogDet()
+    {
+        using var scope = NewDisposeScope();
+        var empty = zeros(2, 0);
+        Close(new[] { 0.0, 0 }, FlowLosses.LogitTransform(empty, alpha: 0).LogDetJacobian, 0);
+        Close(new[] { 0.0, 0 }, FlowLosses.UniformDequantize(empty, 256).LogDetJacobian, 0);
+        Close(new[] { -1.0, 2 }, FlowLosses.NegativeLogLikelihood(empty, F32(1f, -2f), LossReduction.None), 0);
+    }
+
+    [TestMethod]
     public void Gradients_MatchFiniteDifferences()
     {
         using var scope = NewDisposeScope();

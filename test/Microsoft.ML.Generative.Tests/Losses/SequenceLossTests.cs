@@ -99,6 +99,16 @@ public sealed class SequenceLossTests
     }
 
     [TestMethod]
+    public void NextTokenCrossEntropy_OfEmptySequences_IsZero()
+    {
+        using var scope = NewDisposeScope();
+        var logits = zeros(2, 0, 5);
+        var targets = zeros(new long[] { 2, 0 }, ScalarType.Int64);
+        Close(0, SequenceLosses.NextTokenCrossEntropy(logits, targets), 0);
+        Close(new[] { 0.0, 0 }, SequenceLosses.NextTokenCrossEntropy(logits, targets, reduction: LossReduction.None), 0);
+    }
+
+    [TestMethod]
     public void PerplexityAndBitsPerToken_ConvertTheMeanNll()
     {
         using var scope = NewDisposeScope();

@@ -95,6 +95,16 @@ public sealed class VaeLossTests
     }
 
     [TestMethod]
+    public void Losses_OfExamplesWithoutFeatures_AreZero()
+    {
+        using var scope = NewDisposeScope();
+        // Σ over an empty set of features: 0 per example, not an exception from the range checks.
+        var empty = zeros(2, 0);
+        Close(new[] { 0.0, 0 }, VaeLosses.BernoulliNll(empty, empty, LossReduction.None), 0);
+        Close(new[] { 0.0, 0 }, VaeLosses.CategoricalNll(zeros(2, 0, 3), zeros(new long[] { 2, 0 }, ScalarType.Int64), LossReduction.None), 0);
+    }
+
+    [TestMethod]
     public void BernoulliNll_RejectsTheRandnDecoderOutputOfThePyTorchExample()
     {
         using var scope = NewDisposeScope();
