@@ -84,7 +84,7 @@ public static class FlowLosses
         long batch = LossGuard.BatchSize(x, nameof(x));
         var (min, max) = LossGuard.ValueRange(x);
         bool integral;
-        using (var check = NewDisposeScope())
+        using (NewDisposeScope())
         using (no_grad())
         {
             integral = x.eq(x.round()).all().item<bool>();

@@ -30,8 +30,8 @@ public static class VaeLosses
     /// <para>KL_i = −½ Σ_j (1 + logVar_ij − mu_ij² − exp(logVar_ij)) (Kingma &amp; Welling 2014, "Auto-Encoding
     /// Variational Bayes", Appendix B).</para>
     /// <para>Free bits (Kingma et al. 2016, "Improved Variational Inference with Inverse Autoregressive Flow"):
-    /// with λ &gt; 0, each latent dimension j is charged max(λ, KĹ_j), where KĹ_j = (1/B) Σ_i KL_ij is the
-    /// batch-mean KL of that dimension. <see cref="LossReduction.Mean"/> returns Σ_j max(λ, KĹ_j);
+    /// with λ &gt; 0, each latent dimension j is charged max(λ, M_j), where M_j = (1/B) Σ_i KL_ij is the
+    /// batch-mean KL of that dimension. <see cref="LossReduction.Mean"/> returns Σ_j max(λ, M_j);
     /// <see cref="LossReduction.Sum"/> returns B times that. A dimension below the floor gets no gradient, so the
     /// encoder is not pushed to collapse it further. <see cref="LossReduction.None"/> has no batch mean to floor,
     /// so it floors each example's term instead: KL_i = Σ_j max(λ, KL_ij). Consequently, with λ &gt; 0 the mean of
