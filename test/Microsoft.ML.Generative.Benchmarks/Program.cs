@@ -30,10 +30,6 @@ var suites = new Dictionary<string, Action>
     ["scale"] = () => Suites.Scale(root, digits.Train, args.Length > 1 ? long.Parse(args[1]) : 2_000_000),
     ["micro"] = () => Suites.Micro(root, digits.Train),
 };
-            ml.Generative().VariationalAutoencoder(o).Fit(data);
-        }
-    },
-};
 if (suite == "all")
 {
     // "all" runs the quick suites; scale (minutes, ~6 GB streamed) and micro (BenchmarkDotNet) are run by name.
