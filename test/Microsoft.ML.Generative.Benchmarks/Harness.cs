@@ -50,8 +50,9 @@ public sealed class Report(string suite)
                 logicalCores = Environment.ProcessorCount,
                 torchThreads = get_num_threads(),
                 dotnet = Environment.Version.ToString(),
-                torchSharp = typeof(TorchSharp.torch).Assembly.GetName().Version?.ToString(),
-                mlnet = typeof(Microsoft.ML.MLContext).Assembly.GetName().Version?.ToString(),
+                torchSharp = InformationalVersion(typeof(TorchSharp.torch)),
+                mlnet = InformationalVersion(typeof(Microsoft.ML.MLContext)),
+                library = InformationalVersion(typeof(Microsoft.ML.Generative.GenerativeCatalog)),
             },
             figures = _figures,
             notes = _notes,
@@ -60,6 +61,10 @@ public sealed class Report(string suite)
         File.WriteAllText(path, JsonSerializer.Serialize(doc, new JsonSerializerOptions { WriteIndented = true }));
         Console.WriteLine($"  -> {path}");
     }
+
+    private static string? InformationalVersion(Type type)
+        => type.Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false)
+            is [System.Reflection.AssemblyInformationalVersionAttribute a, ..] ? a.InformationalVersion.Split('+')[0] : type.Assembly.GetName().Version?.ToString();
 
     private static string CpuModel()
     {

@@ -72,11 +72,16 @@ internal static class Suites
     };
 
     private static double EstimatorRowsPerSecond(MLContext ml, IDataView data, int rows, int epochs, int batch)
+        => EstimatorRun(ml, data, rows, epochs, batch).FitRowsPerSecond;
+
+    /// <summary>Whole-Fit throughput, and the median of the epochs' own training throughput (no data reading, no setup).</summary>
+    private static (double FitRowsPerSecond, double EpochRowsPerSecond) EstimatorRun(MLContext ml, IDataView data, int rows, int epochs, int batch)
     {
         VariationalAutoencoderTransformer? model = null;
         double seconds = Measure.Seconds(() => model = ml.Generative().VariationalAutoencoder(Options(epochs, batch)).Fit(data));
-        model!.Dispose();
-        return rows * (double)epochs / seconds;
+        var epochRates = model!.TrainingHistory.Select(h => h.RowsPerSecond).OrderBy(r => r).ToArray();
+        model.Dispose();
+        return (rows * (double)epochs / seconds, epochRates[epochRates.Length / 2]);
     }
 
     public static void Training(string root, Digit[] train)
@@ -86,24 +91,30 @@ internal static class Suites
         var ml = new MLContext(seed: 1);
         var data = ml.Data.LoadFromEnumerable(train);
         var tensorData = RawVae.ToTensor(train);
-        const int epochs = 3, repeats = 5;
+        const int epochs = 3, repeats = 9;
         // Warm-up: JIT, libtorch thread pools, allocator.
         EstimatorRowsPerSecond(ml, data, train.Length, 1, 128);
         RawVae.TrainRowsPerSecond(tensorData, 1, 128);
         var estimator = new List<double>();
+        var estimatorEpochs = new List<double>();
         var raw = new List<double>();
         var ratio = new List<double>();
+        var epochRatio = new List<double>();
         for (int r = 0; r < repeats; r++)
         {
-            double e = EstimatorRowsPerSecond(ml, data, train.Length, epochs, 128);
+            var (e, epoch) = EstimatorRun(ml, data, train.Length, epochs, 128);
             double w = RawVae.TrainRowsPerSecond(tensorData, epochs, 128);
             estimator.Add(e);
+            estimatorEpochs.Add(epoch);
             raw.Add(w);
             ratio.Add(e / w);
+            epochRatio.Add(epoch / w);
         }
-        report.Add(Figure.Of("estimator Fit, rows/s (incl. reading the IDataView)", "rows/s", estimator, "> 16,000 (PyTorch, 2 threads)"));
+        report.Add(Figure.Of("estimator Fit, rows/s (whole Fit: IDataView read, setup, epochs)", "rows/s", estimator, "> 16,000 (PyTorch, 2 threads)"));
+        report.Add(Figure.Of("estimator epochs only, rows/s (median epoch)", "rows/s", estimatorEpochs));
         report.Add(Figure.Of("raw TorchSharp loop, rows/s", "rows/s", raw));
-        report.Add(Figure.Of("estimator / raw", "ratio", ratio, ">= 0.90"));
+        report.Add(Figure.Of("estimator Fit / raw", "ratio", ratio, ">= 0.90"));
+        report.Add(Figure.Of("estimator epochs / raw", "ratio", epochRatio));
         report.Note("epochsPerRun", epochs);
         report.Note("rows", train.Length);
         report.Write(root);

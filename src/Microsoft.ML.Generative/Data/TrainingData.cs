@@ -88,20 +88,25 @@ internal static class TrainingData
         using var reader = new FeatureRowReader(host, data, options.FeatureColumnName, role, options.SkipRowsWithNonFiniteValues, rowCheck);
         // Exactly sized when the row count is known, so that no copy is needed at the end.
         var values = new float[Math.Min(known is long n && n > 0 ? n * dim : Math.Max(dim, 1) * 1024L, Math.Max(limit, dim))];
+        var scratch = new float[dim];
         long rows = 0;
         while (true)
         {
-            if ((rows + 1) * dim > values.Length)
+            // Read into the array while it has room; otherwise into a scratch row, and grow only if a row came.
+            bool fits = (rows + 1) * dim <= values.Length;
+            if (!reader.TryRead(fits ? values.AsSpan((int)(rows * dim), dim) : scratch, out var id))
+                break;
+            if (!include(id))
+                continue;
+            if (!fits)
             {
                 long grown = Math.Min(Math.Max(2L * values.Length, (rows + 1) * dim), limit);
                 if (grown < (rows + 1) * dim)
                     return null; // larger than the cap: the caller streams instead
                 Array.Resize(ref values, (int)grown);
+                scratch.CopyTo(values.AsSpan((int)(rows * dim), dim));
             }
-            if (!reader.TryRead(values.AsSpan((int)(rows * dim), dim), out var id))
-                break;
-            if (include(id))
-                rows++;
+            rows++;
         }
         if (rows == 0)
             throw reader.NoRows();

@@ -46,9 +46,10 @@ internal abstract class GenerativeObjective : IDisposable
     protected void OptimizerStep(optim.Optimizer optimizer, Tensor loss, IEnumerable<TorchSharp.Modules.Parameter> parameters, StepInfo step, string lossName = "loss")
     {
         // One host-side read per step: on CPU this costs microseconds and it keeps a NaN from ever reaching the weights.
-        if (!float.IsFinite(loss.to_type(ScalarType.Float32).item<float>()))
+        double value = loss.dtype == ScalarType.Float64 ? loss.item<double>() : loss.item<float>();
+        if (!double.IsFinite(value))
             throw new InvalidOperationException(
-                $"The training {lossName} became {loss.to_type(ScalarType.Float32).item<float>()} at epoch {step.Epoch}, batch {step.Batch} "
+                $"The training {lossName} became {value} at epoch {step.Epoch}, batch {step.Batch} "
                 + $"(of {step.BatchesPerEpoch}); no weights were changed by that batch and no model was produced. "
                 + $"Lower LearningRate (now {LearningRate}), set GradientClipNorm (e.g. 1.0), or normalize the "
                 + $"'{FeatureColumnName}' column (mlContext.Transforms.NormalizeMinMax or NormalizeMeanVariance).");

@@ -64,7 +64,7 @@ internal static class TrainingEngine
                         long count = batch.shape[0];
                         var losses = objective.TrainStep(batch, new StepInfo(epoch, b + 1, batchesPerEpoch, ++globalStep));
                         // Accumulated on the tensor side: no host read per step beyond the NaN guard.
-                        sums.add_(losses.to_type(ScalarType.Float64), alpha: count);
+                        sums.add_(losses, alpha: count); // float32 into the float64 sums
                         seen += count;
                     }
                     using var means = sums.div(seen);
@@ -136,7 +136,7 @@ internal static class TrainingEngine
             var batch = batches.Current;
             long count = batch.shape[0];
             var losses = objective.EvaluateBatch(batch);
-            sums.add_(losses.to_type(ScalarType.Float64), alpha: count);
+            sums.add_(losses, alpha: count); // float32 into the float64 sums
             seen += count;
         }
         using var means = sums.div(seen);

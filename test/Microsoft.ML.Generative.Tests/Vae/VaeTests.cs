@@ -195,6 +195,29 @@ public sealed class VaeTests
     }
 
     [TestMethod]
+    public void ProgressGoesToMLContextLogAndTheCallback()
+    {
+        var ml = new MLContext(seed: 1);
+        var messages = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        ml.Log += (_, e) => messages.Enqueue(e.Message);
+        var summaries = new List<EpochSummary>();
+        var options = SmallOptions(epochs: 3);
+        options.ValidationFraction = 0.25;
+        options.Progress = new SyncProgress(summaries.Add);
+        var model = ml.Generative().VariationalAutoencoder(options).Fit(TestData.Load(ml, TestData.BinaryPrototypes(128)));
+
+        CollectionAssert.AreEqual(new[] { 1, 2, 3 }, summaries.Select(s => s.Epoch).ToArray());
+        Assert.IsTrue(summaries.All(s => s.ValidationLoss.HasValue && s.RowsPerSecond > 0 && s.Rows == 96));
+        var epochLines = messages.Where(m => m.Contains("epoch ") && m.Contains("train loss")).ToArray();
+        Assert.HasCount(3, epochLines);
+        StringAssert.Contains(epochLines[2], "epoch 3/3");
+        StringAssert.Contains(epochLines[2], "validation loss");
+        StringAssert.Contains(epochLines[2], "rows/s");
+        StringAssert.Contains(epochLines[2], "elapsed");
+        Assert.AreEqual(summaries[2].TrainingLoss, model.TrainingHistory[2].TrainingLoss);
+    }
+
+    [TestMethod]
     public void HostCancellationStopsTraining()
     {
         var ml = new MLContext(seed: 1);
