@@ -1,4 +1,5 @@
 using System;
+using System.Numerics;
 using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
 
@@ -87,11 +88,40 @@ internal sealed class FeatureRowReader : IDisposable
             ? $"{_role} data has no usable rows: all {Skipped} rows of '{_column}' hold NaN or infinity."
             : $"{_role} data is empty: column '{_column}' has no rows.");
 
-    private static int IndexOfNonFinite(ReadOnlySpan<float> row)
+    /// <summary>The first slot holding NaN or ±∞, or -1.</summary>
+    internal static int IndexOfNonFinite(ReadOnlySpan<float> row)
     {
-        for (int i = 0; i < row.Length; i++)
+        int i = 0;
+        // x − x is 0 for every finite x and NaN for NaN and ±∞: a whole block is checked at once.
+        for (; i <= row.Length - Vector<float>.Count; i += Vector<float>.Count)
+        {
+            var v = new Vector<float>(row.Slice(i));
+            if (!Vector.EqualsAll(v - v, Vector<float>.Zero))
+                break;
+        }
+        for (; i < row.Length; i++)
         {
             if (!float.IsFinite(row[i]))
+                return i;
+        }
+        return -1;
+    }
+
+    /// <summary>The first slot outside [<paramref name="low"/>, <paramref name="high"/>], or -1.</summary>
+    internal static int IndexOutside(ReadOnlySpan<float> row, float low, float high)
+    {
+        int i = 0;
+        var lo = new Vector<float>(low);
+        var hi = new Vector<float>(high);
+        for (; i <= row.Length - Vector<float>.Count; i += Vector<float>.Count)
+        {
+            var v = new Vector<float>(row.Slice(i));
+            if (!Vector.GreaterThanOrEqualAll(v, lo) || !Vector.LessThanOrEqualAll(v, hi))
+                break;
+        }
+        for (; i < row.Length; i++)
+        {
+            if (!(row[i] >= low && row[i] <= high))
                 return i;
         }
         return -1;

@@ -98,12 +98,9 @@ public sealed class VariationalAutoencoderEstimator : IEstimator<VariationalAuto
 
     private static string? CheckUnitInterval(ReadOnlySpan<float> row)
     {
-        for (int i = 0; i < row.Length; i++)
-        {
-            if (row[i] < 0f || row[i] > 1f)
-                return $"value {row[i]} at slot {i} is outside [0, 1], which the Bernoulli likelihood needs. Scale the features into [0, 1] "
-                    + "(mlContext.Transforms.NormalizeMinMax), or use Likelihood = VaeLikelihood.GaussianLearnedVariance for real-valued data.";
-        }
-        return null;
+        int i = FeatureRowReader.IndexOutside(row, 0f, 1f);
+        return i < 0 ? null
+            : $"value {row[i]} at slot {i} is outside [0, 1], which the Bernoulli likelihood needs. Scale the features into [0, 1] "
+              + "(mlContext.Transforms.NormalizeMinMax), or use Likelihood = VaeLikelihood.GaussianLearnedVariance for real-valued data.";
     }
 }
