@@ -5,7 +5,7 @@ using SkiaSharp;
 
 namespace Microsoft.ML.Generative.Examples;
 
-/// <summary>Writes grids of 28×28 grey images as PNG with SkiaSharp.</summary>
+/// <summary>Writes grids of 28×28 grey images as PNG with SkiaSharp, and loss curves with ScottPlot.</summary>
 public static class Images
 {
     /// <summary>Lays <paramref name="images"/> (intensities in [0, 1]) out in a grid, each pixel drawn scale×scale.</summary>
@@ -35,5 +35,26 @@ public static class Images
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
         using var file = File.Create(path);
         data.SaveTo(file);
+    }
+
+    /// <summary>Training and test negative ELBO per epoch.</summary>
+    public static void WriteLossCurve(string path, IReadOnlyList<Microsoft.ML.Generative.Training.EpochSummary> history)
+    {
+        var plot = new ScottPlot.Plot();
+        double[] epochs = new double[history.Count], train = new double[history.Count], test = new double[history.Count];
+        for (int i = 0; i < history.Count; i++)
+        {
+            epochs[i] = history[i].Epoch;
+            train[i] = history[i].TrainingLoss;
+            test[i] = history[i].ValidationLoss ?? double.NaN;
+        }
+        plot.Add.Scatter(epochs, train).LegendText = "training";
+        plot.Add.Scatter(epochs, test).LegendText = "test";
+        plot.Title("VAE on handwritten digits");
+        plot.XLabel("epoch");
+        plot.YLabel("negative ELBO (nats per digit)");
+        plot.ShowLegend(ScottPlot.Alignment.UpperRight);
+        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericFixedInterval(1);
+        plot.SavePng(path, 640, 420);
     }
 }

@@ -3,7 +3,7 @@
 // It shows the whole life of a generative model in ML.NET: catalog -> Fit (with live progress and the test set's
 // negative ELBO after every epoch) -> Transform (latent code, reconstruction, anomaly score per digit) -> Sample new
 // digits -> save the model as a standard ML.NET .zip -> load it in a fresh MLContext -> check the scores are identical.
-// Pictures (samples.png, reconstructions.png, anomalies.png) go to the output folder.
+// Pictures (samples.png, reconstructions.png, anomalies.png, loss.png) go to the output folder.
 //
 //   dotnet run -c Release --project examples/Microsoft.ML.Generative.Examples [-- --epochs 10 --out artifacts/examples/vae]
 using System;
@@ -79,6 +79,8 @@ Images.WriteGrid(Path.Combine(outDir, "samples.png"),
 Images.WriteGrid(Path.Combine(outDir, "reconstructions.png"),
     rows.Take(32).SelectMany(r => new[] { r.Features, r.Reconstruction }).ToList(), columns: 8);
 
+Images.WriteLossCurve(Path.Combine(outDir, "loss.png"), model.TrainingHistory);
+
 var anomalies = rows.OrderByDescending(r => r.Score).Take(10).ToArray();
 Images.WriteGrid(Path.Combine(outDir, "anomalies.png"), anomalies.Select(r => r.Features).ToList(), columns: 10);
 var table = new Table().AddColumns("rank", "label", "score (nats)");
@@ -95,7 +97,7 @@ ITransformer loaded = fresh.Model.Load(zip, out _);
 var reloaded = fresh.Data.CreateEnumerable<ScoredDigit>(loaded.Transform(fresh.Data.LoadFromEnumerable(test)), reuseRowObject: false).ToArray();
 bool identical = rows.Zip(reloaded).All(p => p.First.Score == p.Second.Score && p.First.Latent.SequenceEqual(p.Second.Latent));
 AnsiConsole.MarkupLine($"Saved {zip} ({new FileInfo(zip).Length / 1024} KiB); reloaded scores are {(identical ? "[green]identical[/]" : "[red]DIFFERENT[/]")}.");
-AnsiConsole.MarkupLine($"Pictures: {Path.Combine(outDir, "samples.png")}, {Path.Combine(outDir, "reconstructions.png")}, {Path.Combine(outDir, "anomalies.png")}");
+AnsiConsole.MarkupLine($"Pictures: {string.Join(", ", new[] { "samples.png", "reconstructions.png", "anomalies.png", "loss.png" }.Select(f => Path.Combine(outDir, f)))}");
 return identical ? 0 : 1;
 
 /// <summary>A test digit with the VAE's outputs.</summary>

@@ -284,6 +284,77 @@ public sealed class VaeTests
         Assert.IsTrue(history[0].TrainingLoss > history[^1].TrainingLoss + 1);
     }
 
+    [TestMethod]
+    public void KlWarmupBetaAndFreeBitsShapeTheTrainingObjective()
+    {
+        IReadOnlyList<EpochSummary> Train(Action<VariationalAutoencoderOptions> configure)
+        {
+            var ml = new MLContext(seed: 1);
+            var options = SmallOptions(epochs: 4);
+            options.ValidationFraction = 0.25;
+            configure(options);
+            return ml.Generative().VariationalAutoencoder(options).Fit(TestData.Load(ml, TestData.BinaryPrototypes(256))).TrainingHistory;
+        }
+        static double Combined(EpochSummary e, double beta) => e.TrainingLosses["Reconstruction"] + beta * e.TrainingLosses["Kl"];
+
+        var plain = Train(_ => { });
+        // β = 1, no warm-up: the reported loss is reconstruction + KL.
+        Assert.AreEqual(Combined(plain[0], 1), plain[0].TrainingLoss, 1e-4);
+
+        // Warm-up over 2 epochs: the KL weight rises from ~0, so the first epoch's loss is below reconstruction + KL;
+        // from epoch 3 on the full weight applies. Validation always reports the model's objective with the full β.
+        var warm = Train(o => o.KlWarmupEpochs = 2);
+        Assert.IsTrue(warm[0].TrainingLoss < Combined(warm[0], 1) - 1e-3, $"{warm[0].TrainingLoss} vs {Combined(warm[0], 1)}");
+        Assert.AreEqual(Combined(warm[3], 1), warm[3].TrainingLoss, 1e-4);
+        Assert.AreEqual(warm[0].ValidationLosses!["Reconstruction"] + warm[0].ValidationLosses!["Kl"], warm[0].ValidationLoss!.Value, 1e-4);
+
+        // β = 4 weights the KL four times and pushes it down.
+        var beta = Train(o => o.Beta = 4);
+        Assert.AreEqual(Combined(beta[3], 4), beta[3].TrainingLoss, 1e-3);
+        Assert.IsTrue(beta[3].TrainingLosses["Kl"] < plain[3].TrainingLosses["Kl"], $"KL with β=4 {beta[3].TrainingLosses["Kl"]} vs β=1 {plain[3].TrainingLosses["Kl"]}");
+
+        // Free bits: each of the 2 latent dimensions counts at least λ nats in the loss, so loss ≥ reconstruction + 2λ.
+        var free = Train(o => o.FreeBits = 3);
+        Assert.IsTrue(free[3].TrainingLoss >= free[3].TrainingLosses["Reconstruction"] + 2 * 3 - 1e-3,
+            $"{free[3].TrainingLoss} vs {free[3].TrainingLosses["Reconstruction"]} + 6");
+    }
+
+    [TestMethod]
+    public void FixedVarianceGaussianScoresMatchItsClosedForm()
+    {
+        // With σ fixed, the score is ½ Σ [log 2π + 2 log σ + (x − x̂)²/σ²] + KL: check it against the outputs.
+        var ml = new MLContext(seed: 1);
+        var data = TestData.Load(ml, TestData.BinaryPrototypes(64));
+        var options = SmallOptions(epochs: 2);
+        options.Likelihood = VaeLikelihood.GaussianFixedVariance;
+        options.FixedStandardDeviation = 0.5;
+        var model = ml.Generative().VariationalAutoencoder(options).Fit(data);
+        var scored = model.Transform(data);
+        var x = scored.GetColumn<float[]>("Features").ToArray();
+        var reconstruction = scored.GetColumn<float[]>("Reconstruction").ToArray();
+        var scores = scored.GetColumn<float>("Score").ToArray();
+        for (int i = 0; i < 5; i++)
+        {
+            double nll = 0;
+            for (int j = 0; j < Row16.Size; j++)
+            {
+                double d = x[i][j] - reconstruction[i][j];
+                nll += 0.5 * (Math.Log(2 * Math.PI) + 2 * Math.Log(0.5) + d * d / 0.25);
+            }
+            // KL(N(μ, σ²) ‖ N(0, 1)) from the encoder's own outputs, computed here independently in float64.
+            using var input = TorchSharp.torch.tensor(x[i], new long[] { 1, Row16.Size });
+            var (mu, logVar) = model.Network.Encode(input);
+            var m = mu.data<float>().ToArray();
+            var lv = logVar.data<float>().ToArray();
+            mu.Dispose();
+            logVar.Dispose();
+            double kl = 0;
+            for (int k = 0; k < m.Length; k++)
+                kl += -0.5 * (1 + lv[k] - m[k] * (double)m[k] - Math.Exp(lv[k]));
+            Assert.AreEqual(nll + kl, scores[i], 1e-4 * Math.Max(1, Math.Abs(scores[i])), $"row {i}");
+        }
+    }
+
     public sealed class VaeOutput
     {
         [VectorType(2)] public float[] Latent { get; set; } = Array.Empty<float>();
