@@ -33,7 +33,7 @@ public sealed class GenerativeCatalog
     /// <example>
     /// <code>
     /// var vae = mlContext.Generative().VariationalAutoencoder("Features", latentDimension: 8);
-    /// var model = mlContext.Transforms.NormalizeMinMax("Features").Append(vae).Fit(data);
+    /// var model = mlContext.Transforms.NormalizeMinMax("Features", fixZero: false).Append(vae).Fit(data);
     /// </code>
     /// See <c>examples/Microsoft.ML.Generative.Examples</c> for a runnable program.
     /// </example>

@@ -23,15 +23,24 @@ internal abstract class BatchSource : IDisposable
     public abstract void Dispose();
 }
 
-/// <summary>All rows in one <c>[N, D]</c> tensor; batches are random index sets drawn without replacement.</summary>
+/// <summary>
+/// Rows of one <c>[N, D]</c> tensor, all of them or the subset named by a row index (a hold-out split shares the
+/// cached tensor instead of copying it); batches are random index sets drawn without replacement.
+/// </summary>
 internal sealed class InMemoryBatchSource : BatchSource
 {
     private readonly Tensor _data;
+    private readonly Tensor? _rows;
 
-    /// <param name="data">Rows <c>[N, D]</c>; the source owns and disposes it.</param>
-    public InMemoryBatchSource(Tensor data) => _data = data;
+    /// <param name="data">Rows <c>[N, D]</c>; the source owns and disposes this handle (pass an alias to share).</param>
+    /// <param name="rows">Int64 indices of the rows to use, or null for all; owned likewise.</param>
+    public InMemoryBatchSource(Tensor data, Tensor? rows = null)
+    {
+        _data = data;
+        _rows = rows;
+    }
 
-    public override long Rows => _data.shape[0];
+    public override long Rows => _rows?.shape[0] ?? _data.shape[0];
 
     public override int Dimension => (int)_data.shape[1];
 
@@ -47,7 +56,21 @@ internal sealed class InMemoryBatchSource : BatchSource
             for (long start = 0; start < rows; start += batchSize)
             {
                 long count = Math.Min(batchSize, rows - start);
-                yield return order is null ? _data.narrow(0, start, count) : _data.index_select(0, order.narrow(0, start, count));
+                if (order is null && _rows is null)
+                {
+                    yield return _data.narrow(0, start, count);
+                    continue;
+                }
+                using var positions = order is null ? _rows!.narrow(0, start, count) : order.narrow(0, start, count);
+                if (_rows is null || order is null)
+                {
+                    yield return _data.index_select(0, positions);
+                }
+                else
+                {
+                    using var index = _rows.index_select(0, positions);
+                    yield return _data.index_select(0, index);
+                }
             }
         }
         finally
@@ -56,7 +79,11 @@ internal sealed class InMemoryBatchSource : BatchSource
         }
     }
 
-    public override void Dispose() => _data.Dispose();
+    public override void Dispose()
+    {
+        _data.Dispose();
+        _rows?.Dispose();
+    }
 }
 
 /// <summary>
@@ -120,7 +147,7 @@ internal sealed class StreamingBatchSource : BatchSource
         else
         {
             // A shuffle buffer: rows enter it in the order read and leave it in random order.
-            int capacity = Math.Max(_bufferRows, batchSize);
+            int capacity = Math.Max(_bufferRows, batchSize);   // already bounded by the memory cap (TrainingData)
             var buffer = new float[(long)capacity * d];
             var random = new Random(unchecked(_seed * 31 + epoch));
             int filled = 0;

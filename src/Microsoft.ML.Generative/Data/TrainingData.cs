@@ -51,22 +51,22 @@ internal static class TrainingData
                 long rows = cached.Rows;
                 long holdOut = (long)Math.Round(rows * fraction);
                 host.CheckUserArg(holdOut >= 1 && holdOut < rows, nameof(options.ValidationFraction),
-                    $"Holding out {fraction:P0} of {rows} rows leaves no rows for training or none for validation.");
+                    $"Holding out a fraction {fraction} of {rows} rows leaves no rows for training or none for validation.");
                 using var generator = new Generator((ulong)seed + 2);
                 using var order = randperm(rows, generator: generator);
-                using var validationIndex = order.narrow(0, 0, holdOut);
-                using var trainIndex = order.narrow(0, holdOut, rows - holdOut);
-                return (new InMemoryBatchSource(cached.Data.index_select(0, trainIndex)),
-                        new InMemoryBatchSource(cached.Data.index_select(0, validationIndex)));
+                using var trainRows = order.narrow(0, holdOut, rows - holdOut);
+                using var validationRows = order.narrow(0, 0, holdOut);
+                // Both sides index the one cached tensor (aliases share its storage): no copy of the data.
+                return (new InMemoryBatchSource(cached.Data.alias(), trainRows.clone()),
+                        new InMemoryBatchSource(cached.Data.alias(), validationRows.clone()));
             }
         }
 
         // Streaming hold-out: a row belongs to the validation set when a seeded hash of its row ID falls below the fraction.
         bool IsValidation(DataViewRowId id) => Uniform(id, seed) < fraction;
-        var trainStream = Stream(host, ch, input, "Training", options, rowCheck, seed, id => !IsValidation(id));
-        var validationStream = Stream(host, ch, input, "Validation", options, rowCheck, seed, IsValidation);
+        var (trainStream, validationStream) = StreamHoldOut(host, ch, input, options, rowCheck, seed, IsValidation);
         host.CheckUserArg(trainStream.Rows > 0 && validationStream.Rows > 0, nameof(options.ValidationFraction),
-            $"Holding out {fraction:P0} of the rows leaves no rows for training or none for validation.");
+            $"Holding out a fraction {fraction} of the rows leaves no rows for training or none for validation.");
         return (trainStream, validationStream);
     }
 
@@ -122,23 +122,52 @@ internal static class TrainingData
     private static StreamingBatchSource Stream(IHost host, IChannel ch, IDataView data, string role, GenerativeTrainerOptions options,
         Func<ReadOnlySpan<float>, string?>? rowCheck, int seed, Func<DataViewRowId, bool> include)
     {
-        // One checking pass first: bad rows fail before any training, and the epoch size is known.
+        var (rows, dimension) = CheckingPass(host, ch, data, role, options, rowCheck, id => include(id) ? 0 : -1, 1);
+        return MakeStream(host, ch, data, role, options, rowCheck, seed, include, dimension, rows[0]);
+    }
+
+    /// <summary>Streams for a hold-out split of one data view: one checking pass counts both sides.</summary>
+    private static (StreamingBatchSource Train, StreamingBatchSource Validation) StreamHoldOut(IHost host, IChannel ch, IDataView data,
+        GenerativeTrainerOptions options, Func<ReadOnlySpan<float>, string?>? rowCheck, int seed, Func<DataViewRowId, bool> isValidation)
+    {
+        var (rows, dimension) = CheckingPass(host, ch, data, "Training", options, rowCheck, id => isValidation(id) ? 1 : 0, 2);
+        return (MakeStream(host, ch, data, "Training", options, rowCheck, seed, id => !isValidation(id), dimension, rows[0]),
+                MakeStream(host, ch, data, "Validation", options, rowCheck, seed, isValidation, dimension, rows[1]));
+    }
+
+    /// <summary>
+    /// Reads every row once before training, so that bad rows fail before any step and epoch sizes are known;
+    /// <paramref name="side"/> sorts a row into one of <paramref name="sides"/> counts (−1: none).
+    /// </summary>
+    private static (long[] Rows, int Dimension) CheckingPass(IHost host, IChannel ch, IDataView data, string role,
+        GenerativeTrainerOptions options, Func<ReadOnlySpan<float>, string?>? rowCheck, Func<DataViewRowId, int> side, int sides)
+    {
         using var reader = new FeatureRowReader(host, data, options.FeatureColumnName, role, options.SkipRowsWithNonFiniteValues, rowCheck);
         var row = new float[reader.Dimension];
-        long rows = 0;
+        var rows = new long[sides];
         while (reader.TryRead(row, out var id))
         {
-            if (include(id))
-                rows++;
+            int s = side(id);
+            if (s >= 0)
+                rows[s]++;
         }
-        if (reader.RowsRead == 0 || reader.Skipped == reader.RowsRead)
+        if (reader.RowsRead == reader.Skipped)
             throw reader.NoRows();
         if (reader.Skipped > 0)
-            ch.Warning("Skipping {0} {1} rows whose '{2}' values hold NaN or infinity.", reader.Skipped, role.ToLowerInvariant(), options.FeatureColumnName);
-        ch.Info("{0} data ({1} rows × {2} features) is larger than MaxCachedMegabytes = {3}: streaming it every epoch through a shuffle buffer of {4} rows.",
-            role, rows, reader.Dimension, options.MaxCachedMegabytes, options.ShuffleBufferRows);
+            ch.Warning("Skipping {0} rows whose '{1}' values hold NaN or infinity, in every epoch.", reader.Skipped, options.FeatureColumnName);
+        return (rows, reader.Dimension);
+    }
+
+    private static StreamingBatchSource MakeStream(IHost host, IChannel ch, IDataView data, string role, GenerativeTrainerOptions options,
+        Func<ReadOnlySpan<float>, string?>? rowCheck, int seed, Func<DataViewRowId, bool> include, int dimension, long rows)
+    {
+        // The shuffle buffer is itself bounded by the memory cap (but holds at least one batch).
+        long capRows = ((long)options.MaxCachedMegabytes << 20) / (sizeof(float) * (long)dimension);
+        int bufferRows = (int)Math.Max(options.BatchSize, Math.Min(options.ShuffleBufferRows, Math.Min(capRows, Array.MaxLength / dimension)));
+        ch.Info("{0} data ({1} rows × {2} features) needs more than MaxCachedMegabytes = {3} in memory: it is read again every epoch, through a shuffle buffer of {4} rows.",
+            role, rows, dimension, options.MaxCachedMegabytes, bufferRows);
         return new StreamingBatchSource(host, data, options.FeatureColumnName, role, options.SkipRowsWithNonFiniteValues, rowCheck, include,
-            options.ShuffleBufferRows, seed, reader.Dimension, rows);
+            bufferRows, seed, dimension, rows);
     }
 
     /// <summary>A seeded hash of a row ID mapped to [0, 1).</summary>

@@ -44,8 +44,12 @@ internal static class ModelPersistence
         });
     }
 
-    /// <summary>Loads weights saved by <see cref="SaveWeights"/> into a module built with the same architecture.</summary>
-    public static void LoadWeights(ModelLoadContext ctx, nn.Module module, string modelName)
+    /// <summary>
+    /// Reads and verifies (length, SHA-256) the weights saved by <see cref="SaveWeights"/>. Call it before building
+    /// the network, and check the payload against the architecture's size, so that a damaged file never asks
+    /// native code for an absurd allocation.
+    /// </summary>
+    public static byte[] ReadWeights(ModelLoadContext ctx, string modelName)
     {
         byte[]? payload = null;
         bool found;
@@ -77,7 +81,19 @@ internal static class ModelPersistence
         }
         if (!found || payload is null)
             throw Corrupt(modelName, $"the '{WeightsEntryName}' entry is missing");
+        return payload;
+    }
 
+    /// <summary>Checks that a verified payload can hold <paramref name="parameters"/> float32 weights.</summary>
+    public static void CheckWeightCount(byte[] payload, long parameters, string modelName)
+    {
+        if (payload.LongLength < parameters * sizeof(float))
+            throw Corrupt(modelName, $"the weights hold {payload.LongLength} bytes, fewer than the {parameters} parameters of the saved architecture need");
+    }
+
+    /// <summary>Loads a verified payload into a module built with the saved architecture.</summary>
+    public static void LoadWeights(byte[] payload, nn.Module module, string modelName)
+    {
         try
         {
             using var reader = new BinaryReader(new MemoryStream(payload));

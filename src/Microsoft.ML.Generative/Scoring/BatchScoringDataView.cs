@@ -84,7 +84,8 @@ internal sealed class BatchScoringDataView : IDataView
             _input = input;
             _activeOutputs = activeOutputs;
             _scoring = scoring;
-            _capacity = GenerativeTransformerBase.ScoringBatchSize;
+            // 512 rows per forward pass, fewer for very wide rows (at most 16M floats of features in a batch).
+            _capacity = (int)Math.Clamp((1L << 24) / Math.Max(1, parent._model.InputDimension), 1, GenerativeTransformerBase.ScoringBatchSize);
             foreach (int i in activeInputs)
                 _inputBuffers[i] = ColumnBuffer.Create(input, input.Schema[i], _capacity);
             _inputIdGetter = input.GetIdGetter();
@@ -171,6 +172,8 @@ internal sealed class BatchScoringDataView : IDataView
             {
                 if (!_inputBuffers.TryGetValue(index, out var buffer))
                     throw _parent._host.Except($"Column '{column.Name}' was not requested when this cursor was made.");
+                if (typeof(TValue) != column.Type.RawType)
+                    throw _parent._host.Except($"Column '{column.Name}' is of type {column.Type}, read as {column.Type.RawType.Name}, not {typeof(TValue).Name}.");
                 return buffer.GetGetter<TValue>(this);
             }
             if (!_activeOutputs[index])

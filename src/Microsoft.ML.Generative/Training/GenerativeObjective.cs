@@ -32,6 +32,17 @@ internal abstract class GenerativeObjective : IDisposable
     {
     }
 
+    /// <summary>Called before each pass over validation data: reset evaluation randomness here.</summary>
+    public virtual void BeginEvaluation()
+    {
+    }
+
+    /// <summary>
+    /// The first epoch whose validation loss early stopping may compare: a schedule that changes the training
+    /// objective (such as KL warm-up) must be over first, or an early epoch can look best for the wrong reason.
+    /// </summary>
+    public virtual int FirstComparableEpoch => 1;
+
     /// <summary>Gradient clipping threshold (0 = off) and the names used in error messages.</summary>
     protected double GradientClipNorm { get; init; }
 
@@ -52,7 +63,7 @@ internal abstract class GenerativeObjective : IDisposable
                 $"The training {lossName} became {value} at epoch {step.Epoch}, batch {step.Batch} "
                 + $"(of {step.BatchesPerEpoch}); no weights were changed by that batch and no model was produced. "
                 + $"Lower LearningRate (now {LearningRate}), set GradientClipNorm (e.g. 1.0), or normalize the "
-                + $"'{FeatureColumnName}' column (mlContext.Transforms.NormalizeMinMax or NormalizeMeanVariance).");
+                + $"'{FeatureColumnName}' column (mlContext.Transforms.NormalizeMeanVariance, or NormalizeMinMax with fixZero: false).");
         optimizer.zero_grad();
         loss.backward();
         if (GradientClipNorm > 0)

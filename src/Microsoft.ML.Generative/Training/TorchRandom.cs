@@ -20,4 +20,14 @@ internal static class TorchRandom
             return build();
         }
     }
+
+    /// <summary>
+    /// Builds a network whose weights will be overwritten (loading a model): its throw-away initialization still
+    /// draws from the global generator, so it must not interleave with a seeded <see cref="Build{T}"/>.
+    /// </summary>
+    public static T BuildUnseeded<T>(Func<T> build)
+    {
+        lock (Lock)
+            return build();
+    }
 }

@@ -82,7 +82,7 @@ internal static class TrainingEngine
                 ch.Info("{0}", summary);
                 settings.Progress?.Report(summary);
 
-                if (validationLosses is not null && settings.EarlyStoppingPatience > 0)
+                if (validationLosses is not null && settings.EarlyStoppingPatience > 0 && epoch >= objective.FirstComparableEpoch)
                 {
                     if (validationLosses[0] < bestValidation)
                     {
@@ -93,8 +93,11 @@ internal static class TrainingEngine
                     }
                     else if (++epochsWithoutImprovement >= settings.EarlyStoppingPatience)
                     {
-                        ch.Info("Early stopping after epoch {0}: validation loss has not improved for {1} epochs; restoring the weights of the best epoch ({2:F4}).",
-                            epoch, epochsWithoutImprovement, bestValidation);
+                        if (bestWeights is not null)
+                            ch.Info("Early stopping after epoch {0}: validation loss has not improved for {1} epochs; restoring the weights of the best epoch (validation loss {2:F4}).",
+                                epoch, epochsWithoutImprovement, bestValidation);
+                        else
+                            ch.Warning("Early stopping after epoch {0}: the validation loss was never a finite number; keeping the last weights.", epoch);
                         break;
                     }
                 }
@@ -122,6 +125,7 @@ internal static class TrainingEngine
         System.Threading.CancellationToken cancellation = default)
     {
         objective.Model.eval();
+        objective.BeginEvaluation();
         using var noGrad = no_grad();
         using var sums = zeros(objective.LossNames.Count, dtype: ScalarType.Float64);
         long seen = 0;
@@ -149,7 +153,13 @@ internal static class TrainingEngine
     private static Dictionary<string, Tensor> Snapshot(nn.Module module)
     {
         using var noGrad = no_grad();
-        return module.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
+        var snapshot = new Dictionary<string, Tensor>();
+        foreach (var (name, value) in module.state_dict())
+        {
+            using var detached = value.detach();
+            snapshot[name] = detached.clone();
+        }
+        return snapshot;
     }
 
     private static void Restore(nn.Module module, Dictionary<string, Tensor> weights)

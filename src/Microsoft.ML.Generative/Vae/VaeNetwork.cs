@@ -8,7 +8,32 @@ namespace Microsoft.ML.Generative.Vae;
 
 /// <summary>The architecture a <see cref="VaeNetwork"/> is built from; saved with the model.</summary>
 internal sealed record VaeArchitecture(int InputDimension, int LatentDimension, int[] HiddenLayerSizes,
-    VaeActivation Activation, VaeLikelihood Likelihood);
+    VaeActivation Activation, VaeLikelihood Likelihood)
+{
+    /// <summary>Number of weights (encoder, both heads, decoder, learned output variance).</summary>
+    public long ParameterCount
+    {
+        get
+        {
+            static long Linear(long input, long output) => input * output + output;
+            long count = 0, width = InputDimension;
+            foreach (int h in HiddenLayerSizes)
+            {
+                count += Linear(width, h);
+                width = h;
+            }
+            count += 2 * Linear(width, LatentDimension);
+            width = LatentDimension;
+            for (int i = HiddenLayerSizes.Length - 1; i >= 0; i--)
+            {
+                count += Linear(width, HiddenLayerSizes[i]);
+                width = HiddenLayerSizes[i];
+            }
+            count += Linear(width, InputDimension);
+            return count + (Likelihood == VaeLikelihood.GaussianLearnedVariance ? InputDimension : 0);
+        }
+    }
+}
 
 /// <summary>
 /// A fully connected VAE (Kingma and Welling, 2014, "Auto-Encoding Variational Bayes"): an encoder q(z|x) =
@@ -60,6 +85,13 @@ internal sealed class VaeNetwork : nn.Module<Tensor, (Tensor Decoded, Tensor Mu,
     }
 
     public VaeArchitecture Architecture { get; }
+
+    /// <summary>
+    /// Floor of the learned per-feature log σ² (σ ≥ 0.01). Without it a constant feature (a border pixel, a constant
+    /// column) drives its variance to 0 and its density, the training loss and that feature's share of the score
+    /// without bound.
+    /// </summary>
+    public static readonly double MinimumLogVariance = Math.Log(1e-4);
 
     /// <summary>log σ² of the decoder's Gaussian, [D], or null.</summary>
     public Tensor? OutputLogVar => outputLogVar;

@@ -19,15 +19,21 @@ internal sealed class VaeObjective : GenerativeObjective
     private readonly optim.Optimizer _optimizer;
     private readonly List<TorchSharp.Modules.Parameter> _parameters;
     private readonly Generator _noise;
+    // Validation draws its own noise, reset before every pass: turning validation on does not change the trained
+    // model, and epochs are compared on the same draws.
+    private readonly Generator _evaluationNoise;
+    private readonly ulong _evaluationSeed;
     private readonly double _beta;
     private readonly int _warmupEpochs;
     private readonly double _freeBits;
     private readonly double _sigma;
 
-    public VaeObjective(VaeNetwork network, VariationalAutoencoderOptions options, Generator noise)
+    public VaeObjective(VaeNetwork network, VariationalAutoencoderOptions options, Generator noise, ulong evaluationSeed)
     {
         _network = network;
         _noise = noise;
+        _evaluationSeed = evaluationSeed;
+        _evaluationNoise = new Generator(evaluationSeed);
         _parameters = network.parameters().ToList();
         _beta = options.Beta;
         _warmupEpochs = options.KlWarmupEpochs;
@@ -47,6 +53,10 @@ internal sealed class VaeObjective : GenerativeObjective
 
     public override nn.Module Model => _network;
 
+    public override int FirstComparableEpoch => _warmupEpochs + 1;
+
+    public override void BeginEvaluation() => _evaluationNoise.manual_seed((long)_evaluationSeed);
+
     public override Tensor TrainStep(Tensor batch, StepInfo step)
     {
         var (decoded, mu, logVar) = _network.Forward(batch, _noise);
@@ -62,7 +72,7 @@ internal sealed class VaeObjective : GenerativeObjective
     /// <summary>The model's negative ELBO with the configured β (no warm-up, no free bits), one noise sample per row.</summary>
     public override Tensor EvaluateBatch(Tensor batch)
     {
-        var (decoded, mu, logVar) = _network.Forward(batch, _noise);
+        var (decoded, mu, logVar) = _network.Forward(batch, _evaluationNoise);
         var reconstruction = ReconstructionNll(_network, decoded, batch, _sigma);
         using var elbo = VaeLosses.Elbo(reconstruction, mu, logVar, _beta, LossReduction.Mean);
         return stack(new[] { elbo.Loss, elbo.Reconstruction, elbo.Kl });
@@ -73,9 +83,13 @@ internal sealed class VaeObjective : GenerativeObjective
         => network.Architecture.Likelihood switch
         {
             VaeLikelihood.Bernoulli => VaeLosses.BernoulliNllWithLogits(decoded, x, LossReduction.None),
-            VaeLikelihood.GaussianLearnedVariance => VaeLosses.GaussianNll(decoded, network.OutputLogVar!, x, LossReduction.None),
+            VaeLikelihood.GaussianLearnedVariance => VaeLosses.GaussianNll(decoded, network.OutputLogVar!.clamp_min(VaeNetwork.MinimumLogVariance), x, LossReduction.None),
             _ => VaeLosses.GaussianNll(decoded, x, sigma, LossReduction.None),
         };
 
-    public override void Dispose() => _optimizer.Dispose();
+    public override void Dispose()
+    {
+        _optimizer.Dispose();
+        _evaluationNoise.Dispose();
+    }
 }

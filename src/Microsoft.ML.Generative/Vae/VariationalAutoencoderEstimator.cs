@@ -67,7 +67,7 @@ public sealed class VariationalAutoencoderEstimator : IEstimator<VariationalAuto
             {
                 using var noise = new Generator((ulong)_seed);
                 using var shuffle = new Generator((ulong)_seed + 1);
-                using var objective = new VaeObjective(network, options, noise);
+                using var objective = new VaeObjective(network, options, noise, evaluationSeed: (ulong)_seed + 3);
                 ch.Info("Training a {0}-{1}-{2} VAE ({3} likelihood) on {4} rows for {5} epochs, batch {6}, seed {7}.",
                     architecture.InputDimension, string.Join("-", architecture.HiddenLayerSizes), architecture.LatentDimension,
                     architecture.Likelihood, train.Rows, options.NumberOfEpochs, options.BatchSize, _seed);
@@ -101,6 +101,6 @@ public sealed class VariationalAutoencoderEstimator : IEstimator<VariationalAuto
         int i = FeatureRowReader.IndexOutside(row, 0f, 1f);
         return i < 0 ? null
             : $"value {row[i]} at slot {i} is outside [0, 1], which the Bernoulli likelihood needs. Scale the features into [0, 1] "
-              + "(mlContext.Transforms.NormalizeMinMax), or use Likelihood = VaeLikelihood.GaussianLearnedVariance for real-valued data.";
+              + "(mlContext.Transforms.NormalizeMinMax with fixZero: false; the default fixZero: true keeps negative values negative), or use Likelihood = VaeLikelihood.GaussianLearnedVariance for real-valued data.";
     }
 }

@@ -15,8 +15,8 @@ public enum VaeLikelihood
     Bernoulli,
 
     /// <summary>
-    /// Independent Gaussian per feature with a learned per-feature variance; for real-valued data (normalize it).
-    /// Reconstruction = full Gaussian negative log-likelihood, ½·log 2π included.
+    /// Independent Gaussian per feature with a learned per-feature variance (floored at σ = 0.01); for real-valued
+    /// data (normalize it). Reconstruction = full Gaussian negative log-likelihood, ½·log 2π included.
     /// </summary>
     GaussianLearnedVariance,
 
@@ -79,7 +79,9 @@ public sealed class VariationalAutoencoderOptions : GenerativeTrainerOptions
 
     /// <summary>
     /// The reconstruction likelihood. Default <see cref="VaeLikelihood.Bernoulli"/>, which needs features in [0, 1]
-    /// (use <c>NormalizeMinMax</c>); use a Gaussian for other real-valued data.
+    /// (use <c>NormalizeMinMax(..., fixZero: false)</c>: with the default <c>fixZero: true</c> negative values
+    /// stay negative); use a Gaussian for other real-valued data. At scoring, a row with a value outside [0, 1] has
+    /// probability 0 under this likelihood: its score is +∞.
     /// </summary>
     public VaeLikelihood Likelihood { get; set; } = VaeLikelihood.Bernoulli;
 

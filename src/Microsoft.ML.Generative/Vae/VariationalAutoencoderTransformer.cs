@@ -28,7 +28,8 @@ namespace Microsoft.ML.Generative.Vae;
 /// <remarks>
 /// <para>Score = −log p(x | z = μ(x)) + KL(q(z|x) ‖ N(0, I)): the negative ELBO with the reconstruction term taken at
 /// the posterior mean rather than at a random draw, so that the same row always gets the same score. It is an
-/// anomaly score in nats; for a stochastic, unbiased ELBO estimate use the validation loss of training.</para>
+/// anomaly score in nats; for a stochastic, unbiased ELBO estimate use the validation loss of training. Under the
+/// Bernoulli likelihood a row with any value outside [0, 1] is impossible and scores +∞; a row with NaN scores NaN.</para>
 /// </remarks>
 public sealed class VariationalAutoencoderTransformer : GenerativeTransformerBase, IDisposable
 {
@@ -107,6 +108,13 @@ public sealed class VariationalAutoencoderTransformer : GenerativeTransformerBas
         {
             var nll = VaeObjective.ReconstructionNll(_network, decoded, x, _sigma)
                 .add_(VaeLosses.KlDivergenceStandardNormal(mu, logVar, LossReduction.None));     // [B]
+            if (Likelihood == VaeLikelihood.Bernoulli)
+            {
+                // A value outside [0, 1] has probability 0 under a Bernoulli likelihood: the negative ELBO is +∞.
+                // (The cross-entropy formula itself would go down, not up, for x > 1, hiding exactly these rows.)
+                var outside = x.lt(0).logical_or_(x.gt(1)).any(1);                                   // [B]
+                nll.masked_fill_(outside, float.PositiveInfinity);
+            }
             nll.data<float>().CopyTo(score.AsSpan(0, count));
         }
     }
@@ -254,10 +262,14 @@ public sealed class VariationalAutoencoderTransformer : GenerativeTransformerBas
             string score = ctx.LoadNonEmptyString();
             var history = ModelPersistence.LoadHistory(ctx.Reader, ModelName);
 
-            var network = new VaeNetwork(new VaeArchitecture(inputDimension, latentDimension, hidden, activation, likelihood));
+            // Verify the weights against the header before any native allocation.
+            var architecture = new VaeArchitecture(inputDimension, latentDimension, hidden, activation, likelihood);
+            byte[] weights = ModelPersistence.ReadWeights(ctx, ModelName);
+            ModelPersistence.CheckWeightCount(weights, architecture.ParameterCount, ModelName);
+            var network = TorchRandom.BuildUnseeded(() => new VaeNetwork(architecture));
             try
             {
-                ModelPersistence.LoadWeights(ctx, network, ModelName);
+                ModelPersistence.LoadWeights(weights, network, ModelName);
             }
             catch
             {

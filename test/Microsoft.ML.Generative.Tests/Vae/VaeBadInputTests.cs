@@ -96,6 +96,7 @@ public sealed class VaeBadInputTests
         StringAssert.Contains(e.Message, "row 3");
         StringAssert.Contains(e.Message, "outside [0, 1]");
         StringAssert.Contains(e.Message, "NormalizeMinMax");
+        StringAssert.Contains(e.Message, "fixZero: false");
         StringAssert.Contains(e.Message, "GaussianLearnedVariance");
     }
 

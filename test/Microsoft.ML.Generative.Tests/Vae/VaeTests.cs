@@ -355,6 +355,73 @@ public sealed class VaeTests
         }
     }
 
+    [TestMethod]
+    public void BernoulliScoresRowsOutsideTheUnitIntervalAsImpossible()
+    {
+        var ml = new MLContext(seed: 1);
+        var rows = TestData.BinaryPrototypes(64);
+        var model = ml.Generative().VariationalAutoencoder(SmallOptions(epochs: 2)).Fit(TestData.Load(ml, rows));
+        var probe = new[]
+        {
+            rows[0],
+            new Row16 { Features = rows[0].Features.Select((v, j) => j == 3 ? 1.5f : v).ToArray() },
+            new Row16 { Features = rows[0].Features.Select((v, j) => j == 5 ? -0.25f : v).ToArray() },
+            new Row16 { Features = rows[0].Features.Select((v, j) => j == 7 ? float.NaN : v).ToArray() },
+        };
+        var scores = Scores(ml, model.Transform(TestData.Load(ml, probe)));
+        Assert.IsTrue(float.IsFinite(scores[0]));
+        Assert.AreEqual(float.PositiveInfinity, scores[1], "a value above 1 has probability 0");
+        Assert.AreEqual(float.PositiveInfinity, scores[2], "a value below 0 has probability 0");
+        Assert.IsTrue(float.IsNaN(scores[3]), "NaN in, NaN out");
+        var engine = ml.Model.CreatePredictionEngine<Row16, VaeOutput>(model);
+        Assert.AreEqual(float.PositiveInfinity, engine.Predict(probe[1]).Score);
+    }
+
+    [TestMethod]
+    public void ValidationDoesNotChangeTheTrainedModel()
+    {
+        float[] Fit(bool validate)
+        {
+            var ml = new MLContext(seed: 1);
+            var data = TestData.Load(ml, TestData.BinaryPrototypes(128));
+            var validation = TestData.Load(ml, TestData.BinaryPrototypes(32, seed: 5));
+            var estimator = ml.Generative().VariationalAutoencoder(SmallOptions(epochs: 3));
+            var model = validate ? estimator.Fit(data, validation) : estimator.Fit(data);
+            return Scores(ml, model.Transform(data));
+        }
+        CollectionAssert.AreEqual(Fit(false), Fit(true));
+    }
+
+    [TestMethod]
+    public void EarlyStoppingWaitsForKlWarmupToEnd()
+    {
+        var ml = new MLContext(seed: 1);
+        var options = SmallOptions(epochs: 8);
+        options.KlWarmupEpochs = 4;
+        options.EarlyStoppingPatience = 1;
+        options.ValidationFraction = 0.25;
+        var model = ml.Generative().VariationalAutoencoder(options).Fit(TestData.Load(ml, TestData.BinaryPrototypes(256)));
+        // Comparisons start at epoch 5 (the first with the full KL weight); patience 1 can stop at epoch 6 at the earliest.
+        Assert.IsTrue(model.TrainingHistory.Count >= 6, $"stopped after {model.TrainingHistory.Count} epochs");
+    }
+
+    [TestMethod]
+    public void LearnedVarianceIsFlooredForConstantFeatures()
+    {
+        // Four features that never vary: without a floor their learned variance, and the loss, would fall without bound.
+        var ml = new MLContext(seed: 1);
+        var rows = Enumerable.Range(0, 64).Select(_ => new Row16 { Features = new float[Row16.Size] }).ToArray();
+        var options = SmallOptions(epochs: 30);
+        options.Likelihood = VaeLikelihood.GaussianLearnedVariance;
+        options.LearningRate = 0.5;
+        var model = ml.Generative().VariationalAutoencoder(options).Fit(TestData.Load(ml, rows));
+        // Per feature, −log N(0; 0, σ²) ≥ ½ (log 2π + log 1e-4) = −3.686 nats.
+        double floor = Row16.Size * 0.5 * (Math.Log(2 * Math.PI) + Math.Log(1e-4));
+        var reconstruction = model.TrainingHistory[^1].TrainingLosses["Reconstruction"];
+        Assert.IsTrue(reconstruction >= floor - 1e-3, $"reconstruction {reconstruction} below the floor {floor}");
+        Assert.IsTrue(double.IsFinite(model.TrainingHistory[^1].TrainingLoss));
+    }
+
     public sealed class VaeOutput
     {
         [VectorType(2)] public float[] Latent { get; set; } = Array.Empty<float>();
