@@ -108,14 +108,18 @@ public sealed class VariationalAutoencoderTransformer : GenerativeTransformerBas
         {
             var nll = VaeObjective.ReconstructionNll(_network, decoded, x, _sigma)
                 .add_(VaeLosses.KlDivergenceStandardNormal(mu, logVar, LossReduction.None));     // [B]
+            nll.data<float>().CopyTo(score.AsSpan(0, count));
             if (Likelihood == VaeLikelihood.Bernoulli)
             {
                 // A value outside [0, 1] has probability 0 under a Bernoulli likelihood: the negative ELBO is +∞.
                 // (The cross-entropy formula itself would go down, not up, for x > 1, hiding exactly these rows.)
-                var outside = x.lt(0).logical_or_(x.gt(1)).any(1);                                   // [B]
-                nll.masked_fill_(outside, float.PositiveInfinity);
+                // Checked on the managed rows, which are already in cache: no extra tensor passes.
+                for (int i = 0; i < count; i++)
+                {
+                    if (!float.IsNaN(score[i]) && Data.FeatureRowReader.IndexOutside(features.AsSpan(i * d, d), 0f, 1f) >= 0)
+                        score[i] = float.PositiveInfinity;
+                }
             }
-            nll.data<float>().CopyTo(score.AsSpan(0, count));
         }
     }
 
