@@ -422,6 +422,29 @@ public sealed class VaeTests
         Assert.IsTrue(double.IsFinite(model.TrainingHistory[^1].TrainingLoss));
     }
 
+    [TestMethod]
+    public void ReadmePipelineWithMinMaxScalingFeedsTheBernoulliLikelihood()
+    {
+        // The README's pipeline: raw columns with negative values, scaled into [0, 1] by NormalizeMinMax(fixZero: false).
+        var ml = new MLContext(seed: 1);
+        var data = TestData.Load(ml, TestData.Correlated(300));
+        var pipeline = ml.Transforms.Concatenate("Features", "A", "B", "C", "D")
+            .Append(ml.Transforms.NormalizeMinMax("Features", fixZero: false))
+            .Append(ml.Generative().VariationalAutoencoder(new VariationalAutoencoderOptions
+            {
+                LatentDimension = 2, HiddenLayerSizes = new[] { 16 }, NumberOfEpochs = 3, BatchSize = 32,
+            }));
+        var model = pipeline.Fit(data);
+        Assert.IsTrue(model.Transform(data).GetColumn<float>("Score").All(float.IsFinite), "training rows are all inside [0, 1]");
+
+        // With the default fixZero: true, negative values stay negative and Fit says what to do.
+        var wrong = ml.Transforms.Concatenate("Features", "A", "B", "C", "D")
+            .Append(ml.Transforms.NormalizeMinMax("Features"))
+            .Append(ml.Generative().VariationalAutoencoder(SmallOptions(epochs: 1)));
+        var e = Assert.Throws<Exception>(() => wrong.Fit(data));
+        StringAssert.Contains(e.Message, "fixZero: false");
+    }
+
     public sealed class VaeOutput
     {
         [VectorType(2)] public float[] Latent { get; set; } = Array.Empty<float>();
