@@ -445,6 +445,31 @@ public sealed class VaeTests
         StringAssert.Contains(e.Message, "fixZero: false");
     }
 
+    [TestMethod]
+    public void GradientClippingOptimizerAndActivationSettingsTakeEffect()
+    {
+        double FirstEpochLoss(Action<VariationalAutoencoderOptions> configure)
+        {
+            var ml = new MLContext(seed: 1);
+            var options = SmallOptions(epochs: 1);
+            options.Optimizer = GenerativeOptimizer.Adam;
+            configure(options);
+            return ml.Generative().VariationalAutoencoder(options).Fit(TestData.Load(ml, TestData.BinaryPrototypes(256))).TrainingHistory[0].TrainingLoss;
+        }
+        double plain = FirstEpochLoss(_ => { });
+        // Adam is nearly invariant to a constant gradient scale, but clipping rescales every step by a different
+        // factor, so a tiny clip norm still changes the trajectory; a norm nobody reaches changes nothing.
+        Assert.AreEqual(plain, FirstEpochLoss(o => o.GradientClipNorm = 1e9), 1e-6, "a clip norm nobody reaches changes nothing");
+        Assert.AreNotEqual(plain, FirstEpochLoss(o => o.GradientClipNorm = 1e-3), "a tiny clip norm changes the updates");
+        Assert.AreNotEqual(plain, FirstEpochLoss(o => { o.Optimizer = GenerativeOptimizer.AdamW; o.WeightDecay = 0.5; }));
+        Assert.AreNotEqual(plain, FirstEpochLoss(o => o.Beta1 = 0.5));
+        foreach (var activation in Enum.GetValues<VaeActivation>())
+        {
+            double loss = FirstEpochLoss(o => o.Activation = activation);
+            Assert.IsTrue(double.IsFinite(loss) && loss < 11.5, $"{activation}: first-epoch loss {loss}");
+        }
+    }
+
     public sealed class VaeOutput
     {
         [VectorType(2)] public float[] Latent { get; set; } = Array.Empty<float>();
