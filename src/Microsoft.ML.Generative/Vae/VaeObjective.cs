@@ -14,7 +14,7 @@ namespace Microsoft.ML.Generative.Vae;
 /// </summary>
 internal sealed class VaeObjective : GenerativeObjective
 {
-    private static readonly string[] Names = { "Loss", "Reconstruction", "Kl" };
+    internal static readonly string[] Names = { "Loss", "Reconstruction", "Kl" };
     private readonly VaeNetwork _network;
     private readonly optim.Optimizer _optimizer;
     private readonly List<TorchSharp.Modules.Parameter> _parameters;

@@ -235,7 +235,7 @@ public sealed class VariationalAutoencoderTransformer : GenerativeTransformerBas
         ctx.SaveNonEmptyString(LatentColumnName);
         ctx.SaveNonEmptyString(ReconstructionColumnName);
         ctx.SaveNonEmptyString(ScoreColumnName);
-        ModelPersistence.SaveHistory(ctx.Writer, new[] { "Loss", "Reconstruction", "Kl" }, TrainingHistory);
+        ModelPersistence.SaveHistory(ctx.Writer, VaeObjective.Names, TrainingHistory);
         ModelPersistence.SaveWeights(ctx, _network);
     }
 
