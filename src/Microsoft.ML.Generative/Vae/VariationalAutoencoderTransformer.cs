@@ -147,12 +147,7 @@ public sealed class VariationalAutoencoderTransformer : GenerativeTransformerBas
     public float[][] Encode(IReadOnlyList<float[]> rows)
     {
         Host.CheckValue(rows, nameof(rows));
-        var results = RunRows(rows, InputDimension, nameof(rows), x =>
-        {
-            var (mu, _) = _network.Encode(x);
-            return mu;
-        });
-        return results;
+        return RunRows(rows, InputDimension, nameof(rows), x => _network.Encode(x).Mu);
     }
 
     /// <summary>Decoder means of latent codes of <see cref="LatentDimension"/> values (probabilities for Bernoulli).</summary>
