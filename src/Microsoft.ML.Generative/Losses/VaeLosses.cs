@@ -193,8 +193,9 @@ public static class VaeLosses
         LossGuard.Defined(reduction, nameof(reduction));
 
         using var scope = NewDisposeScope();
-        var perElement = (target - mean).square();
-        perElement.mul_(0.5 / (sigma * sigma)).add_(LossReducer.HalfLog2Pi + Math.Log(sigma));
+        // ½ t² with t = (x − μ)/σ, as t·(½t): 0.5/σ² itself would overflow float32 for σ < 1e-19 and make x = μ NaN.
+        var perElement = LossMath.HalfSquare((target - mean).mul_(1 / sigma));
+        perElement.add_(LossReducer.HalfLog2Pi + Math.Log(sigma));
         return LossReducer.Reduce(LossReducer.SumPerExample(perElement), reduction).MoveToOuterDisposeScope();
     }
 
@@ -228,8 +229,10 @@ public static class VaeLosses
         LossGuard.Defined(reduction, nameof(reduction));
 
         using var scope = NewDisposeScope();
-        var perElement = (target - mean).square() * logVar.neg().exp_();
-        perElement.add_(logVar).add_(2 * LossReducer.HalfLog2Pi).mul_(0.5);
+        // ½ t² with t = (x − μ)·e^(−logVar/2): e^(−logVar) alone overflows float32 below logVar ≈ −88.7 and turned
+        // x = μ into 0·∞ = NaN; the half exponent doubles that range and t·(½t) never overflows before the value does.
+        var perElement = LossMath.HalfSquare((target - mean) * logVar.mul(-0.5).exp_());
+        perElement.add_(logVar.mul(0.5)).add_(LossReducer.HalfLog2Pi);
         return LossReducer.Reduce(LossReducer.SumPerExample(perElement), reduction).MoveToOuterDisposeScope();
     }
 
@@ -243,11 +246,13 @@ public static class VaeLosses
     /// soft targets (the cross-entropy), with log_softmax computed by log-sum-exp so any logit is safe (Bishop 2006,
     /// "Pattern Recognition and Machine Learning", §4.3.4; Goodfellow, Bengio &amp; Courville 2016, "Deep Learning",
     /// §6.2.2.3).</para>
-    /// <para>Index targets are range-checked once (one min/max reduction). Soft targets are not checked to sum to 1.</para>
+    /// <para>Domain checks: index targets must lie in [0, C − 1] (one min/max reduction); soft targets must be
+    /// distributions, every entry ≥ 0 and every group summing to 1 within 1e-4 (float32) or 1e-8 (float64) (three
+    /// reductions, one device synchronization). Logits may be any finite real numbers.</para>
     /// </remarks>
     /// <exception cref="ArgumentNullException">A tensor is null.</exception>
     /// <exception cref="ArgumentException">Wrong rank, shape, dtype or device.</exception>
-    /// <exception cref="ArgumentOutOfRangeException">A class index is outside [0, C − 1], or <paramref name="reduction"/> is unknown.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A class index is outside [0, C − 1], a soft target is negative or does not sum to 1, or <paramref name="reduction"/> is unknown.</exception>
     public static Tensor CategoricalNll(Tensor logits, Tensor target, LossReduction reduction = LossReduction.Mean)
     {
         LossGuard.NotNull(logits, nameof(logits), "[B, G, C]");
@@ -302,6 +307,30 @@ public static class VaeLosses
                 $"target is a float tensor, so it holds one-hot vectors or probabilities and must have the shape of logits, " +
                 $"{LossGuard.Shape(logits)}, but has shape {LossGuard.Shape(target)}. For class indices of shape " +
                 $"{LossGuard.Shape(indexShape)} pass an int64 tensor.", nameof(target));
+        }
+
+        // A soft target must be a distribution over the classes: t ≥ 0 and Σ_c t = 1 in every group (within rounding,
+        // relative 1e-4 in float32, 1e-8 in float64). One device synchronization for both reductions.
+        if (target.numel() > 0)
+        {
+            double min, sumMin, sumMax;
+            using (NewDisposeScope())
+            using (no_grad())
+            {
+                var (sMin, sMax) = target.sum(-1).aminmax();
+                var all = stack(new[] { target.min().to_type(ScalarType.Float64), sMin.to_type(ScalarType.Float64), sMax.to_type(ScalarType.Float64) }).cpu();
+                var v = all.data<double>().ToArray();
+                (min, sumMin, sumMax) = (v[0], v[1], v[2]);
+            }
+            double tolerance = target.dtype == ScalarType.Float64 ? 1e-8 : 1e-4;
+            if (!(min >= 0 && Math.Abs(sumMin - 1) <= tolerance && Math.Abs(sumMax - 1) <= tolerance))
+            {
+                throw new ArgumentOutOfRangeException(nameof(target),
+                    $"target holds one-hot vectors or probabilities, so each entry must be ≥ 0 and each group of {classes} must " +
+                    $"sum to 1 (within {tolerance:G1}), but its smallest entry is {LossGuard.Number(min)} and its group sums range " +
+                    $"over [{LossGuard.Number(sumMin)}, {LossGuard.Number(sumMax)}]. Normalize it (e.g. target.softmax(-1) of " +
+                    "scores, or divide counts by their sum), or pass int64 class indices.");
+            }
         }
 
         using (var scope = NewDisposeScope())
@@ -388,11 +417,12 @@ public static class VaeLosses
         }
 
         using var scope = NewDisposeScope();
-        var perElement = (z - mu).square() * logVar.neg().exp_();
-        perElement.add_(logVar);
+        // ½ t² + ½ logVar with t = (z − mu)·e^(−logVar/2), as in GaussianNll: no overflow before the value itself.
+        var perElement = LossMath.HalfSquare((z - mu) * logVar.mul(-0.5).exp_());
+        perElement.add_(logVar.mul(0.5));
         var result = perElement.sum(-1);
         // The log 2π term counts the latent dimensions of the broadcast shape.
-        result.add_(2 * LossReducer.HalfLog2Pi * perElement.shape[^1]).mul_(-0.5);
+        result.add_(LossReducer.HalfLog2Pi * perElement.shape[^1]).neg_();
         return result.MoveToOuterDisposeScope();
     }
 
@@ -409,8 +439,8 @@ public static class VaeLosses
         LossGuard.MinRank(z, nameof(z), 1, "[..., L]");
 
         using var scope = NewDisposeScope();
-        var result = z.square().sum(-1);
-        result.add_(2 * LossReducer.HalfLog2Pi * z.shape[^1]).mul_(-0.5);
+        var result = LossMath.HalfSquare(z).sum(-1);
+        result.add_(LossReducer.HalfLog2Pi * z.shape[^1]).neg_();
         return result.MoveToOuterDisposeScope();
     }
 
@@ -423,7 +453,9 @@ public static class VaeLosses
     /// <remarks>
     /// <para>NLL_k = −log (1/k) Σ_i exp(w_i) = log k − logsumexp_i(w_i), with log-weights
     /// w_i = log p(x|z_i) + log p(z_i) − log q(z_i|x) (Burda, Grosse &amp; Salakhutdinov 2016, "Importance Weighted
-    /// Autoencoders", eq. 8). The log-sum-exp keeps it finite for any weights. For k = 1 this is the single-sample
+    /// Autoencoders", eq. 8), evaluated as −(m + log1p(mean_i expm1(w_i − m))) with m = max_i w_i: finite for any
+    /// finite weights, and exact also when the weights nearly agree and the result is near 0 (where log k − logsumexp
+    /// cancels). Domain: any real log-densities; −∞ is allowed in every argument. For k = 1 this is the single-sample
     /// −ELBO; E[NLL_k] decreases with k towards −log p(x).</para>
     /// </remarks>
     /// <exception cref="ArgumentNullException">A tensor is null.</exception>
@@ -459,8 +491,15 @@ public static class VaeLosses
         using var scope = NewDisposeScope();
         var logWeights = logLikelihood + logPrior;
         logWeights.sub_(logPosterior);
-        // logsumexp saves its output for backward, so negate into a new tensor rather than in place.
-        var perExample = logWeights.logsumexp(0).neg().add_(Math.Log(logLikelihood.shape[0]));
+        // log k − logsumexp(w) = −(m + log((1/k) Σ e^(w − m))) = −(m + log1p(mean(expm1(w − m)))), m = max w: the
+        // log-mean-exp without the cancellation of log k − (m + log Σ …) when the weights agree (the result near 0).
+        // m is taken by gather at the argmax so its gradient reaches that weight only, which keeps ∂/∂w = softmax(w);
+        // an infinite m is replaced by 0, as libtorch's logsumexp does.
+        var index = logWeights.argmax(0, keepdim: true);
+        var m = logWeights.gather(0, index);
+        m = where(m.isinf(), zeros_like(m), m);
+        var meanExpm1 = (logWeights - m).expm1().mean(new long[] { 0 });
+        var perExample = meanExpm1.log1p().add_(m.squeeze(0)).neg_();
         return LossReducer.Reduce(perExample, reduction).MoveToOuterDisposeScope();
     }
 

@@ -38,6 +38,9 @@ public sealed class LossDomainTests
         yield return Case<ArgumentOutOfRangeException>("BernoulliNll target above 1", () => VaeLosses.BernoulliNll(Row(0.9f, 0.1f), Row(7f, 0f)), "target", "[0, 1]", "[0, 7]");
         yield return Case<ArgumentOutOfRangeException>("BernoulliNll target infinite", () => VaeLosses.BernoulliNll(Row(0.9f), Row(float.NegativeInfinity)), "target", "[0, 1]", "-Infinity");
         yield return Case<ArgumentOutOfRangeException>("BernoulliNll probabilities below 0", () => VaeLosses.BernoulliNll(Row(-0.1f, 0.5f), Row(0f, 1f)), "probabilities", "[0, 1]", "[-0.1, 0.5]");
+        // VaeLosses.CategoricalNll(logits, target): soft targets are distributions.
+        yield return Case<ArgumentOutOfRangeException>("CategoricalNll negative soft target", () => VaeLosses.CategoricalNll(M(1, 1, 3), F32(new long[] { 1, 1, 3 }, 1.5f, -0.5f, 0f)), "target", "≥ 0", "-0.5");
+        yield return Case<ArgumentOutOfRangeException>("CategoricalNll soft target not summing to 1", () => VaeLosses.CategoricalNll(M(1, 2, 2), F32(new long[] { 1, 2, 2 }, 0.5f, 0.5f, 2f, 0f)), "target", "sum to 1", "[1, 2]");
     }
 
     [TestMethod]

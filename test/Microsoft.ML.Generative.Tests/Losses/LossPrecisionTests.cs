@@ -200,4 +200,149 @@ public sealed class LossPrecisionTests
         var p = F64(new long[] { 1, 4 }, 0.01, 0.3, 0.999, 0.9);
         FiniteDifference.AssertGradientsMatch(t => VaeLosses.BernoulliNll(t[0], F64(new long[] { 1, 4 }, 0, 1, 1, 0.5)), p);
     }
+
+    // ---- Gaussian forms, ½z² forms and softplus forms at huge and tiny magnitudes ----
+
+    [TestMethod]
+    [DataRow(ScalarType.Float32)]
+    [DataRow(ScalarType.Float64)]
+    public void GaussianNll_FixedSigma_HasNoEarlyOverflowOrNaN(ScalarType dtype)
+    {
+        using var scope = NewDisposeScope();
+        double[] sigmas = dtype == ScalarType.Float32 ? new[] { 1e-30, 1e-3, 1, 1e30 } : new[] { 1e-300, 1e-3, 1, 1e300 };
+        double[] residuals = { 0, 1e-20, 1, 1e10 };
+        foreach (double sigma in sigmas)
+        {
+            var r = residuals.Select(v => Stored(v, dtype)).ToArray();
+            var nll = Values(VaeLosses.GaussianNll(zeros(r.Length, 1, dtype), tensor(r, dtype).reshape(-1, 1), sigma, LossReduction.None));
+            for (int i = 0; i < r.Length; i++)
+            {
+                double t = r[i] / sigma, quadratic = 0.5 * t * t, constant = 0.5 * Math.Log(2 * Math.PI) + Math.Log(sigma);
+                double expected = quadratic + constant;
+                if (dtype == ScalarType.Float32 && Math.Abs(expected) > float.MaxValue || double.IsInfinity(quadratic))
+                {
+                    Assert.AreEqual(double.PositiveInfinity, nll[i], $"σ = {sigma}, x − μ = {r[i]}: the true value overflows");
+                    continue;
+                }
+                Assert.AreEqual(expected, nll[i], Ulps(dtype) * (quadratic + Math.Abs(constant)), $"σ = {sigma}, x − μ = {r[i]}");
+            }
+        }
+    }
+
+    [TestMethod]
+    [DataRow(ScalarType.Float32)]
+    [DataRow(ScalarType.Float64)]
+    public void GaussianNll_LearnedLogVar_AndLogDensity_HaveNoEarlyOverflowOrNaN(ScalarType dtype)
+    {
+        using var scope = NewDisposeScope();
+        double[] logVars = { -150, -50, 0, 50, 150 };
+        double[] residuals = { 0, 1e-30, 1, 1e15 };
+        var pairs = logVars.SelectMany(l => residuals.Select(r => (l, r: Stored(r, dtype)))).ToArray();
+        var lv = tensor(pairs.Select(p => p.l).ToArray(), dtype).reshape(-1, 1);
+        var x = tensor(pairs.Select(p => p.r).ToArray(), dtype).reshape(-1, 1);
+        var mean = zeros(pairs.Length, 1, dtype);
+        var nll = Values(VaeLosses.GaussianNll(mean, lv, x, LossReduction.None));
+        var density = Values(VaeLosses.GaussianLogDensity(x, mean, lv));
+        for (int i = 0; i < pairs.Length; i++)
+        {
+            var (l, r) = pairs[i];
+            double quadratic = 0.5 * r * r * Math.Exp(-l), rest = 0.5 * (Math.Log(2 * Math.PI) + l);
+            double expected = quadratic + rest;
+            string what = $"logVar = {l}, x − μ = {r}";
+            if (dtype == ScalarType.Float32 && Math.Abs(expected) > float.MaxValue)
+            {
+                Assert.AreEqual(double.PositiveInfinity, nll[i], what);
+                continue;
+            }
+            Assert.AreEqual(expected, nll[i], Ulps(dtype) * (quadratic + Math.Abs(rest)), $"GaussianNll: {what}");
+            Assert.AreEqual(-expected, density[i], Ulps(dtype) * (quadratic + Math.Abs(rest)), $"GaussianLogDensity: {what}");
+        }
+    }
+
+    [TestMethod]
+    [DataRow(ScalarType.Float32)]
+    [DataRow(ScalarType.Float64)]
+    public void HalfSquareForms_OverflowOnlyWhenTheValueDoes(ScalarType dtype)
+    {
+        using var scope = NewDisposeScope();
+        // ½z² = 2e38 fits float32 (max 3.4e38) although z² = 4e38 does not; in float64 the same at 1.5e154.
+        double z = dtype == ScalarType.Float32 ? 2e19 : 1.5e154;
+        double expected = 0.5 * z * z;
+        var big = full(1, 1, z, dtype);
+        AssertRelative(expected + 0.5 * Math.Log(2 * Math.PI), FlowLosses.NegativeLogLikelihood(big, zeros(1, dtype), LossReduction.Sum).ToDouble(), Ulps(dtype), "flow NLL");
+        AssertRelative(-expected - 0.5 * Math.Log(2 * Math.PI), VaeLosses.StandardNormalLogDensity(big).sum().ToDouble(), Ulps(dtype), "standard normal log-density");
+        AssertRelative(expected, AdversarialLosses.GeneratorLoss(AdversarialLoss.LeastSquares, full(1, z + 1, dtype)).ToDouble(), Ulps(dtype), "LSGAN generator");
+        AssertRelative(expected, AdversarialLosses.DiscriminatorLoss(AdversarialLoss.LeastSquares, ones(1, dtype), full(1, z, dtype)).ToDouble(), Ulps(dtype), "LSGAN discriminator");
+    }
+
+    [TestMethod]
+    public void AdversarialSoftplusForms_AreExactInFloat64_BeyondLibtorchsThreshold()
+    {
+        using var scope = NewDisposeScope();
+        // softplus(25) = 25 + 1.389e-11: libtorch's default threshold (20) returns 25, a relative error of 5.6e-13.
+        foreach (double v in new[] { 19.0, 21, 25, 33, 39, 41, 60 })
+        {
+            var logit = F64(v);
+            AssertRelative(2 * Softplus(v), AdversarialLosses.DiscriminatorLoss(AdversarialLoss.NonSaturating, F64(-v), logit).ToDouble(), Ulps(ScalarType.Float64), $"D at r = −{v}, f = {v}");
+            AssertRelative(Softplus(-v), AdversarialLosses.GeneratorLoss(AdversarialLoss.NonSaturating, logit).ToDouble(), Ulps(ScalarType.Float64), $"G at f = {v}");
+            AssertRelative(-Softplus(v), AdversarialLosses.GeneratorLoss(AdversarialLoss.Minimax, logit).ToDouble(), Ulps(ScalarType.Float64), $"minimax G at f = {v}");
+        }
+        FiniteDifference.AssertGradientsMatch(t => AdversarialLosses.DiscriminatorLoss(AdversarialLoss.NonSaturating, t[0], t[1], LossReduction.None), F64(-30, 25, 0.5), F64(22, -35, 45));
+    }
+
+    // ---- IWAE log-mean-exp, dequantization, perplexity ----
+
+    [TestMethod]
+    [DataRow(ScalarType.Float32)]
+    [DataRow(ScalarType.Float64)]
+    public void ImportanceWeightedNll_IsExact_WhenTheWeightsNearlyAgree(ScalarType dtype)
+    {
+        using var scope = NewDisposeScope();
+        // w = ±δ around c: −log mean e^w = −c − log cosh δ, a tiny correction that log k − logsumexp(w) loses.
+        foreach (double c in new[] { 0.0, 1e-9, -3, 700 })
+        {
+            foreach (double delta in new[] { 1e-10, 1e-6, 1e-3, 0.5, 30 })
+            {
+                double hi = Stored(c + delta, dtype), lo = Stored(c - delta, dtype);
+                var logLikelihood = tensor(new[] { hi, lo }, dtype).reshape(2, 1);
+                var zero = zeros(2, 1, dtype);
+                double actual = VaeLosses.ImportanceWeightedNll(logLikelihood, zero, zero).ToDouble();
+                // −log((e^hi + e^lo)/2) = −mid − log cosh(half), mid = (hi + lo)/2, half = (hi − lo)/2.
+                double mid = (hi + lo) / 2, half = (hi - lo) / 2;
+                double logCosh = half < 0.1
+                    ? half * half / 2 - Math.Pow(half, 4) / 12 + Math.Pow(half, 6) / 45 - 17 * Math.Pow(half, 8) / 2520
+                    : half - Math.Log(2) + Log1P(Math.Exp(-2 * half));
+                double expected = -mid - logCosh;
+                double scale = Math.Abs(hi) + Math.Abs(expected) + 1e-300;
+                if (dtype == ScalarType.Float32 && Math.Abs(c) > 1e30) continue;
+                Assert.AreEqual(expected, actual, Ulps(dtype) * scale, $"c = {c}, δ = {delta}");
+            }
+        }
+        FiniteDifference.AssertGradientsMatch(t => VaeLosses.ImportanceWeightedNll(t[0], t[1], t[2], LossReduction.None),
+            F64(new long[] { 3, 2 }, 0.1, -5, 0.1 + 1e-7, 3, 2, -1), F64(new long[] { 3, 2 }, 0, 0, 0, 1, -2, 0.5), F64(new long[] { 3, 2 }, 0.3, 0, 0, 0, 0.1, 0));
+    }
+
+    [TestMethod]
+    public void UniformDequantize_StaysBelowOne_AtTheTopLevel()
+    {
+        using var scope = NewDisposeScope();
+        // In float32, (255 + u)/256 rounds to 1 for u ≥ 1 − 2⁻¹⁷: about 8 of these 10⁶ draws would.
+        var (value, _) = FlowLosses.UniformDequantize(full(1, 1_000_000, 255f), 256, new Generator(3));
+        Assert.IsLessThan(1.0, value.max().ToDouble(), "UniformDequantize documents values in [0, 1)");
+        Assert.IsGreaterThanOrEqualTo(255.0 / 256, value.min().ToDouble());
+    }
+
+    [TestMethod]
+    public void PerplexityAndBitsPerToken_OfANegativeTensorEntry_AreNaN_NotAFiniteWrongValue()
+    {
+        using var scope = NewDisposeScope();
+        var values = Values(SequenceLosses.Perplexity(F32(-0.5f, 0f, 2f, 1000f)));
+        Assert.IsTrue(double.IsNaN(values[0]), "exp(−0.5) < 1 is not a perplexity");
+        Assert.AreEqual(1.0, values[1]);
+        Assert.AreEqual(Math.Exp(2), values[2], 1e-5);
+        Assert.AreEqual(double.PositiveInfinity, values[3], "overflow is +∞, not an exception");
+        var bits = Values(SequenceLosses.BitsPerToken(F64(-1e-9, 1)));
+        Assert.IsTrue(double.IsNaN(bits[0]));
+        Assert.AreEqual(1 / Math.Log(2), bits[1], 1e-15);
+    }
 }
