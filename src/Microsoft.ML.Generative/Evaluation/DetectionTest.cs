@@ -43,6 +43,9 @@ internal static class DetectionTest
             NumberOfLeaves = 20,
             MinimumExampleCountPerLeaf = 10,
             LearningRate = 0.2,
+            // 32 bins instead of 255: 3× faster on wide data (4,000 × 784, 3 folds: 16–20 s → 5.4 s) for a slightly
+            // weaker detector (AUC 0.954 → 0.936 on that case); a two-sample test needs no finer splits.
+            MaximumBinCountPerFeature = 32,
             Seed = seed,
         });
         var results = ml.BinaryClassification.CrossValidateNonCalibrated(data, trainer, folds,

@@ -42,19 +42,21 @@ internal static class EvaluationPlots
             double low = Math.Min(real.Min(), generated.Min()), high = Math.Max(real.Max(), generated.Max());
             if (discrete)
             {
-                // One bar pair per value seen.
-                var levels = real.Concat(generated).Distinct().OrderBy(v => v).ToArray();
+                // One bar pair per real value; generated values that are no real value share an "other" bar.
+                var levels = real.Distinct().OrderBy(v => v).ToArray();
+                var known = levels.ToHashSet();
                 var bars = new List<Bar>();
-                for (int i = 0; i < levels.Length; i++)
+                for (int i = 0; i <= levels.Length; i++)
                 {
-                    double pr = real.Count(v => v == levels[i]) / (double)real.Length;
-                    double pg = generated.Count(v => v == levels[i]) / (double)generated.Length;
+                    bool other = i == levels.Length;
+                    double pr = other ? 0 : real.Count(v => v == levels[i]) / (double)real.Length;
+                    double pg = (other ? generated.Count(v => !known.Contains(v)) : generated.Count(v => v == levels[i])) / (double)generated.Length;
                     bars.Add(new Bar { Position = i - 0.2, Value = pr, Size = 0.4, FillColor = RealColor });
                     bars.Add(new Bar { Position = i + 0.2, Value = pg, Size = 0.4, FillColor = GeneratedColor });
                 }
                 plot.Add.Bars(bars);
-                plot.Axes.Bottom.SetTicks(Enumerable.Range(0, levels.Length).Select(i => (double)i).ToArray(),
-                    levels.Select(v => v.ToString(CultureInfo.InvariantCulture)).ToArray());
+                plot.Axes.Bottom.SetTicks(Enumerable.Range(0, levels.Length + 1).Select(i => (double)i).ToArray(),
+                    levels.Select(v => v.ToString(CultureInfo.InvariantCulture)).Append("other").ToArray());
                 plot.YLabel("share of rows");
             }
             else
@@ -165,8 +167,9 @@ internal static class EvaluationPlots
         }
         for (int i = 0; i < panels.Count; i++)
         {
-            float left = (i % columns) * width, y = top + (i / columns) * height;
-            panels[i].Render(canvas, new PixelRect(left, left + width, y + height, y));
+            // Each panel is rendered on its own (ScottPlot clears the whole canvas it renders on), then placed.
+            using var panel = SKBitmap.Decode(panels[i].GetImageBytes(width, height, ImageFormat.Png));
+            canvas.DrawBitmap(panel, (i % columns) * width, top + (i / columns) * height);
         }
         using var image = surface.Snapshot();
         using var png = image.Encode(SKEncodedImageFormat.Png, 100);
