@@ -75,7 +75,7 @@ internal static class EvaluationPlots
             panels.Add(plot);
         }
         Compose(path, panels, columns, rows, width, height,
-            $"Marginals, real (blue) vs generated (orange): the {count} features that differ most");
+            $"Marginals, real (blue) vs generated (orange): the {count} features that differ most (features constant in the real rows last)");
         return path;
     }
 

@@ -134,7 +134,7 @@ internal static class GenerativeEvaluator
             ch.Info("Memorization: {0:F1} s.", clock.Elapsed.TotalSeconds);
         }
 
-        metrics.Plots = PlotData.Create(realRows, generatedRows, marginals.Distances, correlations, new Random(seed + 5));
+        metrics.Plots = PlotData.Create(realRows, generatedRows, marginals.Distances, marginals.ConstantReal, correlations, new Random(seed + 5));
         ch.Info("Evaluation done in {0:F1} s.", clock.Elapsed.TotalSeconds);
         return metrics;
     }

@@ -199,7 +199,8 @@ public sealed class GenerativeMetrics
 
     /// <summary>
     /// Writes PNG pictures to <paramref name="directory"/> (created if missing): <c>marginals.png</c> (histograms of
-    /// real vs generated values for the features with the largest marginal distance, at most 16),
+    /// real vs generated values for the features with the largest marginal distance, at most 16, features constant in the
+    /// real rows last),
     /// <c>correlations.png</c> (the real and generated Pearson correlation matrices and their difference, for at most
     /// 256 features: the most variable real ones) and <c>pca.png</c> (real and generated rows projected on the
     /// first two principal components of the real rows, at most 2,000 of each).

@@ -18,19 +18,26 @@ internal sealed class PlotData
     public double[][] GeneratedPoints { get; private init; } = Array.Empty<double[]>(); // [2][m]
     public double[] ExplainedVariance { get; private init; } = Array.Empty<double>();   // share of the real variance on PC1, PC2
 
-    public static PlotData Create(RowMatrix real, RowMatrix generated, double[] marginalDistances, Correlations.Result correlations, Random random)
+    public static PlotData Create(RowMatrix real, RowMatrix generated, double[] marginalDistances, bool[] constantReal, Correlations.Result correlations, Random random)
     {
         int d = real.Width;
-        // The features whose marginals differ most, shown in index order.
-        var histogram = Enumerable.Range(0, d).OrderByDescending(j => marginalDistances[j]).ThenBy(j => j)
+        // The features whose marginals differ most, shown in index order. Features constant in the real rows (e.g.
+        // blank border pixels) come last: their histograms show one bar and say nothing the table does not.
+        var histogram = Enumerable.Range(0, d).OrderBy(j => constantReal[j]).ThenByDescending(j => marginalDistances[j]).ThenBy(j => j)
             .Take(GenerativeEvaluator.PlottedFeatures).OrderBy(j => j).ToArray();
         var realColumns = histogram.Select(j => Column(real, j)).ToArray();
         var generatedColumns = histogram.Select(j => Column(generated, j)).ToArray();
 
         // Heat maps: every feature up to the cap, else the most variable real ones.
-        var (_, std) = real.ColumnMoments();
+        var spread = new double[d];
+        for (int j = 0; j < d; j++)
+        {
+            var column = Column(real, j);
+            double average = column.Average();
+            spread[j] = column.Sum(v => (v - average) * (v - average));
+        }
         var heat = d <= GenerativeEvaluator.HeatMapFeatures ? Enumerable.Range(0, d).ToArray()
-            : Enumerable.Range(0, d).OrderByDescending(j => std[j]).ThenBy(j => j).Take(GenerativeEvaluator.HeatMapFeatures).OrderBy(j => j).ToArray();
+            : Enumerable.Range(0, d).OrderByDescending(j => spread[j]).ThenBy(j => j).Take(GenerativeEvaluator.HeatMapFeatures).OrderBy(j => j).ToArray();
         var realCorrelation = new double[heat.Length, heat.Length];
         var generatedCorrelation = new double[heat.Length, heat.Length];
         for (int a = 0; a < heat.Length; a++)
