@@ -1,5 +1,5 @@
 // Benchmarks of Microsoft.ML.Generative. Usage (from the repository root):
-//   dotnet run -c Release --project test/Microsoft.ML.Generative.Benchmarks -- [training|hardware|scoring|memory|all]
+//   dotnet run -c Release --project test/Microsoft.ML.Generative.Benchmarks -- [training|hardware|scoring|memory|all|evaluation]
 // Each suite prints a table and writes artifacts/bench/<suite>.json. Comparisons are interleaved in one run and
 // reported as ratios, because the machines are shared and noisy. See docs/benchmarks.md.
 using System;
@@ -29,6 +29,7 @@ var suites = new Dictionary<string, Action>
     ["memory"] = () => Suites.Memory(root, digits.Train),
     ["scale"] = () => Suites.Scale(root, digits.Train, args.Length > 1 ? long.Parse(args[1]) : 2_000_000),
     ["micro"] = () => Suites.Micro(root, digits.Train),
+    ["evaluation"] = () => EvaluationBenchmarks.Run(root),
 };
 if (suite == "all")
 {
