@@ -60,6 +60,34 @@ internal abstract class FlowLayer : nn.Module<Tensor, (Tensor Y, Tensor LogDet)>
     /// <summary>A constant [D] row of 0/1 in the dtype and device of <paramref name="like"/>.</summary>
     internal static Tensor Constant(float[] values, Tensor like)
         => tensor(values, dtype: like.dtype, device: like.device);
+
+    // The coupling mask b and 1 − b, made once per dtype and device (not per step) and owned by the layer. Not
+    // registered as buffers: they follow from the saved architecture. A race between scoring threads only builds the
+    // same pair twice.
+    private (Tensor Mask, Tensor Free)? _masks;
+
+    internal (Tensor Mask, Tensor Free) Masks(float[] mask, Tensor like)
+    {
+        var cached = _masks;
+        if (cached is { } c && c.Mask.dtype == like.dtype && c.Mask.device_type == like.device_type && c.Mask.device_index == like.device_index)
+            return c;
+        using var noGrad = no_grad();
+        var m = Constant(mask, like).DetachFromDisposeScope();
+        var f = (1 - m).DetachFromDisposeScope();
+        _masks = (m, f);
+        return (m, f);
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing && _masks is { } c)
+        {
+            c.Mask.Dispose();
+            c.Free.Dispose();
+            _masks = null;
+        }
+        base.Dispose(disposing);
+    }
 }
 
 /// <summary>
@@ -93,8 +121,7 @@ internal sealed class AffineCoupling : FlowLayer
     public override (Tensor Y, Tensor LogDet) forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var mask = Constant(_mask, x);
-        var free = 1 - mask;
+        var (mask, free) = Masks(_mask, x);
         var (s, t) = Parameters(x * mask, free);
         var y = x * s.exp() + t;                                                 // kept dims: x·1 + 0 = x exactly
         return (y.MoveToOuterDisposeScope(), s.sum(1).MoveToOuterDisposeScope());
@@ -103,8 +130,7 @@ internal sealed class AffineCoupling : FlowLayer
     public override (Tensor X, Tensor LogDet) Inverse(Tensor y)
     {
         using var scope = NewDisposeScope();
-        var mask = Constant(_mask, y);
-        var free = 1 - mask;
+        var (mask, free) = Masks(_mask, y);
         var (s, t) = Parameters(y * mask, free);                                 // y⊙b = x⊙b: same conditioner input
         var x = (y - t) * s.neg().exp();
         return (x.MoveToOuterDisposeScope(), s.sum(1).neg_().MoveToOuterDisposeScope());
@@ -332,8 +358,7 @@ internal sealed class SplineCoupling : FlowLayer
     private (Tensor Output, Tensor LogDet) Run(Tensor input, bool inverse)
     {
         using var scope = NewDisposeScope();
-        var mask = Constant(_mask, input);
-        var free = 1 - mask;
+        var (mask, free) = Masks(_mask, input);
         var parameters = net.forward(input * mask).view(-1, _dimension, RationalQuadraticSpline.ParameterCount(_bins)); // [B, D, 3K−1]
         var (spline, logDet) = RationalQuadraticSpline.Apply(input, parameters, _bins, _bound, inverse);
         var output = input * mask + spline * free;                                       // kept dims: exactly the input
