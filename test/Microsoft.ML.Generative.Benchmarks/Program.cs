@@ -30,6 +30,7 @@ var suites = new Dictionary<string, Action>
     ["memory"] = () => Suites.Memory(root, digits.Train),
     ["scale"] = () => Suites.Scale(root, digits.Train, args.Length > 1 ? long.Parse(args[1]) : 2_000_000),
     ["micro"] = () => Suites.Micro(root, digits.Train),
+    ["flows-nsf"] = () => FlowBenchmarks.SplineVariant(root, double.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture), int.Parse(args[2]), args.Length > 3 ? int.Parse(args[3]) : 100),
     ["flows"] = () => FlowBenchmarks.Run(root, digits.Train, digits.Test, args.Length > 1 ? int.Parse(args[1]) : 3, args.Length > 2 ? int.Parse(args[2]) : 100),
 };
 if (suite == "all")

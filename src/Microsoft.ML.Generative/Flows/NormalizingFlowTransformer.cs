@@ -129,13 +129,25 @@ public sealed class NormalizingFlowTransformer : GenerativeTransformerBase, IDis
         using (var inference = inference_mode())
         {
             var x = frombuffer(input, ScalarType.Float32, (long)count * d).view(count, d);     // [B, D]
-            if (logLikelihood is not null)
-                LogLikelihood(x, count).data<float>().CopyTo(logLikelihood.AsSpan(0, count));
-            if (outputs[2] is float[] latent)
+            if (!pre.Dequantize)
             {
-                Tensor? offsets = pre.Dequantize ? full(new long[] { 1, d }, 0.5f) : null;    // Latent of f(x + ½)
-                var (y, _) = pre.Score(x, offsets);
-                _network.forward(y).Z.data<float>().CopyTo(latent.AsSpan(0, count * d));
+                // One forward pass gives both z (Latent) and the log-likelihood.
+                var (y, preLogDet) = pre.Score(x, null);
+                var (z, logDet) = _network.forward(y);
+                if (logLikelihood is not null)
+                    LogLikelihood(z, logDet, preLogDet).data<float>().CopyTo(logLikelihood.AsSpan(0, count));
+                if (outputs[2] is float[] latent)
+                    z.data<float>().CopyTo(latent.AsSpan(0, count * d));
+            }
+            else
+            {
+                if (logLikelihood is not null)
+                    DequantizedLogLikelihood(x, count).data<float>().CopyTo(logLikelihood.AsSpan(0, count));
+                if (outputs[2] is float[] latent)
+                {
+                    var (y, _) = pre.Score(x, full(new long[] { 1, d }, 0.5f));             // Latent of f(x + ½)
+                    _network.forward(y).Z.data<float>().CopyTo(latent.AsSpan(0, count * d));
+                }
             }
         }
 
@@ -156,25 +168,21 @@ public sealed class NormalizingFlowTransformer : GenerativeTransformerBase, IDis
         }
     }
 
-    /// <summary>log p(x) per row, [B]; averaged over the fixed offsets when dequantized.</summary>
-    private Tensor LogLikelihood(Tensor x, int count)
+    /// <summary>Mean of log p(x + u_k) over the fixed offsets u_k, per row [B].</summary>
+    private Tensor DequantizedLogLikelihood(Tensor x, int count)
     {
         var pre = _network.Preprocessing;
-        if (!pre.Dequantize)
-        {
-            var (y, preLogDet) = pre.Score(x, null);
-            return RowLogLikelihood(y, preLogDet);
-        }
         // All K offsets in one forward pass: row i of copy k is x_i + u_k, [K·B, D].
         int k = pre.DequantizationSamples, d = InputDimension;
         var offsets = tensor(pre.Offsets, new long[] { k, d }).repeat_interleave(count, 0);
-        var (yk, logDetK) = pre.Score(x.repeat(k, 1), offsets);
-        return RowLogLikelihood(yk, logDetK).view(k, count).mean(new long[] { 0 });
+        var (yk, preLogDet) = pre.Score(x.repeat(k, 1), offsets);
+        var (z, logDet) = _network.forward(yk);
+        return LogLikelihood(z, logDet, preLogDet).view(k, count).mean(new long[] { 0 });
     }
 
-    private Tensor RowLogLikelihood(Tensor y, Tensor? preLogDet)
+    /// <summary>log p(x) = log N(z; 0, I) + log|det| of the flow and of the maps before it, per row [B].</summary>
+    private static Tensor LogLikelihood(Tensor z, Tensor logDet, Tensor? preLogDet)
     {
-        var (z, logDet) = _network.forward(y);
         if (preLogDet is not null)
             logDet = logDet + preLogDet;
         return FlowLosses.NegativeLogLikelihood(z, logDet, LossReduction.None).neg();
