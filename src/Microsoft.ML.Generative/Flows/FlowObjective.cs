@@ -16,8 +16,7 @@ internal sealed class FlowObjective : GenerativeObjective
 {
     internal static readonly string[] Names = { "Loss" };
     private readonly FlowNetwork _network;
-    private readonly optim.Optimizer _optimizer;
-    private readonly List<TorchSharp.Modules.Parameter> _parameters;
+    private readonly FlatAdam _optimizer;
     private readonly Generator _noise;
     // Validation draws its own dequantization noise, reset before every pass (see VaeObjective).
     private readonly Generator _evaluationNoise;
@@ -29,15 +28,10 @@ internal sealed class FlowObjective : GenerativeObjective
         _noise = noise;
         _evaluationSeed = evaluationSeed;
         _evaluationNoise = new Generator(evaluationSeed);
-        _parameters = network.parameters().ToList();
         GradientClipNorm = options.GradientClipNorm;
         LearningRate = options.LearningRate;
         FeatureColumnName = options.FeatureColumnName;
-        _optimizer = options.Optimizer switch
-        {
-            GenerativeOptimizer.AdamW => optim.AdamW(_parameters, options.LearningRate, options.Beta1, options.Beta2, weight_decay: options.WeightDecay),
-            _ => optim.Adam(_parameters, options.LearningRate, options.Beta1, options.Beta2, weight_decay: options.WeightDecay),
-        };
+        _optimizer = CreateAdam(network.parameters(), options.Optimizer, options.LearningRate, options.Beta1, options.Beta2, options.WeightDecay);
     }
 
     public override IReadOnlyList<string> LossNames => Names;
@@ -59,7 +53,7 @@ internal sealed class FlowObjective : GenerativeObjective
     public override Tensor TrainStep(Tensor batch, StepInfo step)
     {
         var loss = Nll(_network, batch, _noise).mean();
-        OptimizerStep(_optimizer, loss, _parameters, step, "negative log-likelihood");
+        OptimizerStep(_optimizer, loss, step, "negative log-likelihood");
         return loss.detach().unsqueeze(0);
     }
 
