@@ -1,4 +1,5 @@
 using Microsoft.ML.Generative.Evaluation;
+using Microsoft.ML.Generative.Flows;
 using Microsoft.ML.Generative.Vae;
 using Microsoft.ML.Runtime;
 
@@ -58,6 +59,7 @@ public sealed partial class GenerativeCatalog
     /// <summary>A variational autoencoder with every setting given by <paramref name="options"/>.</summary>
     public VariationalAutoencoderEstimator VariationalAutoencoder(VariationalAutoencoderOptions options)
         => new(Environment, options);
+
     /// <summary>
     /// Compares generated rows with real ones: Fréchet distance, MMD² with a permutation test, per-feature
     /// Kolmogorov–Smirnov / total-variation distances, correlation distance, precision / recall / density /
@@ -84,4 +86,44 @@ public sealed partial class GenerativeCatalog
         string featureColumnName = Training.GenerativeTrainerOptions.Defaults.FeatureColumnName,
         GenerativeEvaluationOptions? options = null)
         => GenerativeEvaluator.Evaluate(Environment, real, generated, featureColumnName, options);
+
+    /// <summary>
+    /// A normalizing flow over the <paramref name="featureColumnName"/> column: an exact density p(x), trained by
+    /// maximum likelihood, that scores rows (<c>LogLikelihood</c>, <c>Score</c> = −log p(x), <c>Latent</c>) and samples
+    /// new rows in the column's original units. Features are standardized inside the model (see
+    /// <see cref="NormalizingFlowOptions.Standardize"/>).
+    /// </summary>
+    /// <param name="featureColumnName">Input: a known-size vector of <see cref="float"/>.</param>
+    /// <param name="architecture">Layer type: neural spline (default), RealNVP or masked autoregressive.</param>
+    /// <param name="numberOfLayers">Number of flow layers.</param>
+    /// <param name="numberOfEpochs">Passes over the training data.</param>
+    /// <param name="batchSize">Rows per optimizer step.</param>
+    /// <param name="learningRate">Adam step size.</param>
+    /// <example>
+    /// <code>
+    /// var flow = mlContext.Generative().NormalizingFlow("Features", FlowArchitecture.NeuralSpline, numberOfEpochs: 50);
+    /// var model = mlContext.Transforms.Concatenate("Features", "X", "Y").Append(flow).Fit(data);
+    /// </code>
+    /// See <c>examples/Microsoft.ML.Generative.Examples.Flows</c> for a runnable program.
+    /// </example>
+    public NormalizingFlowEstimator NormalizingFlow(
+        string featureColumnName = Training.GenerativeTrainerOptions.Defaults.FeatureColumnName,
+        FlowArchitecture architecture = NormalizingFlowOptions.Defaults.Architecture,
+        int numberOfLayers = NormalizingFlowOptions.Defaults.NumberOfLayers,
+        int numberOfEpochs = Training.GenerativeTrainerOptions.Defaults.NumberOfEpochs,
+        int batchSize = Training.GenerativeTrainerOptions.Defaults.BatchSize,
+        double learningRate = Training.GenerativeTrainerOptions.Defaults.LearningRate)
+        => new(Environment, new NormalizingFlowOptions
+        {
+            FeatureColumnName = featureColumnName,
+            Architecture = architecture,
+            NumberOfLayers = numberOfLayers,
+            NumberOfEpochs = numberOfEpochs,
+            BatchSize = batchSize,
+            LearningRate = learningRate,
+        });
+
+    /// <summary>A normalizing flow with every setting given by <paramref name="options"/>.</summary>
+    public NormalizingFlowEstimator NormalizingFlow(NormalizingFlowOptions options)
+        => new(Environment, options);
 }
