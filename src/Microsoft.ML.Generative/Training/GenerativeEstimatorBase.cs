@@ -56,7 +56,7 @@ public abstract class GenerativeEstimatorBase<TTransformer, TOptions> : IEstimat
         using (train)
         using (validation)
         {
-            var network = TorchRandom.Build(Seed, () => BuildNetwork(train.Dimension));
+            var network = BuildNetwork(train);
             try
             {
                 using var noise = new Generator((ulong)Seed);
@@ -101,6 +101,14 @@ public abstract class GenerativeEstimatorBase<TTransformer, TOptions> : IEstimat
 
     /// <summary>Builds the untrained network; runs under the seeded lock, so its initialization is reproducible.</summary>
     private protected abstract nn.Module BuildNetwork(int inputDimension);
+
+    /// <summary>
+    /// Builds the untrained network from the training data. By default from its dimension alone, under the seeded
+    /// lock; a family that learns something from the data first (such as a per-feature scaling) overrides this,
+    /// reads <paramref name="train"/> outside the lock, and then builds with <see cref="TorchRandom.Build{T}"/>.
+    /// </summary>
+    private protected virtual nn.Module BuildNetwork(BatchSource train)
+        => TorchRandom.Build(Seed, () => BuildNetwork(train.Dimension));
 
     private protected abstract GenerativeObjective CreateObjective(nn.Module network, Generator noise, ulong evaluationSeed);
 
