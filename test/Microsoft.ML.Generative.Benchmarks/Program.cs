@@ -29,6 +29,7 @@ var suites = new Dictionary<string, Action>
     ["memory"] = () => Suites.Memory(root, digits.Train),
     ["scale"] = () => Suites.Scale(root, digits.Train, args.Length > 1 ? long.Parse(args[1]) : 2_000_000),
     ["micro"] = () => Suites.Micro(root, digits.Train),
+    ["gan"] = () => GanBenchmark.Run(root, digits.Train, digits.Test, args.Length > 1 ? int.Parse(args[1]) : 20),
 };
 if (suite == "all")
 {
