@@ -17,7 +17,7 @@ public static class GenerativeCatalogExtensions
 }
 
 /// <summary>Generative model estimators: every family hangs off this catalog.</summary>
-public sealed class GenerativeCatalog
+public sealed partial class GenerativeCatalog
 {
     internal GenerativeCatalog(IHostEnvironment environment) => Environment = environment;
 

@@ -17,6 +17,10 @@ using TorchSharp;
 using static TorchSharp.torch;
 
 string suite = args.Length > 0 ? args[0] : "all";
+if (suite == "rss-probe")   // diagnosis: RSS per epoch of the raw loop in variants
+    return RssProbe.Run(args[1], args[2], int.Parse(args[3]));
+if (suite == "vae-child")   // one side of the "pytorch" suite, run in its own process
+    return PyTorchTwin.Child(args[1], int.Parse(args[2]), args[3]);
 string root = FindRoot();
 var digits = Digits.Split(Digits.Load(Path.Combine(AppContext.BaseDirectory, "data", "mnist-digits.bin.gz")));
 Console.WriteLine($"torch threads: {get_num_threads()}, cores: {Environment.ProcessorCount}");
@@ -30,6 +34,9 @@ var suites = new Dictionary<string, Action>
     ["scale"] = () => Suites.Scale(root, digits.Train, args.Length > 1 ? long.Parse(args[1]) : 2_000_000),
     ["micro"] = () => Suites.Micro(root, digits.Train),
     ["gan"] = () => GanBenchmark.Run(root, digits.Train, digits.Test, args.Length > 1 ? int.Parse(args[1]) : 20),
+    // The VAE against its PyTorch twin, each side in its own process: pytorch [rounds] [epochs].
+    ["twin-data"] = () => PyTorchTwin.WriteData(args[1], digits.Train, digits.Test),   // the twin's input files, for profiling one side alone
+    ["pytorch"] = () => PyTorchTwin.Run(root, digits.Train, digits.Test, args.Length > 1 ? int.Parse(args[1]) : 5, args.Length > 2 ? int.Parse(args[2]) : 10),
 };
 if (suite == "all")
 {
