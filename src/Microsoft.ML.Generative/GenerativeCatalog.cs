@@ -1,5 +1,7 @@
 using Microsoft.ML.Generative.Evaluation;
 using Microsoft.ML.Generative.Flows;
+using Microsoft.ML.Generative.Gan;
+using Microsoft.ML.Generative.Losses;
 using Microsoft.ML.Generative.Vae;
 using Microsoft.ML.Runtime;
 
@@ -125,5 +127,44 @@ public sealed partial class GenerativeCatalog
 
     /// <summary>A normalizing flow with every setting given by <paramref name="options"/>.</summary>
     public NormalizingFlowEstimator NormalizingFlow(NormalizingFlowOptions options)
+        => new(Environment, options);
+
+    /// <summary>
+    /// A generative adversarial network over the <paramref name="featureColumnName"/> column: a generator that maps
+    /// noise to rows like the training rows (in their own units), trained against a discriminator.
+    /// </summary>
+    /// <param name="featureColumnName">Input: a known-size vector of <see cref="float"/>, in any units.</param>
+    /// <param name="latentDimension">Size of the generator's noise vector.</param>
+    /// <param name="loss">The adversarial objective; <see cref="AdversarialLoss.Wasserstein"/> gets a gradient penalty (λ = 10) and 5 critic steps.</param>
+    /// <param name="numberOfEpochs">Passes over the training data.</param>
+    /// <param name="batchSize">Rows per step.</param>
+    /// <param name="learningRate">Adam step size of both networks (β₁ = 0.5, β₂ = 0.999).</param>
+    /// <example>
+    /// <code>
+    /// var gan = mlContext.Generative().GenerativeAdversarialNetwork("Features", numberOfEpochs: 50);
+    /// var model = gan.Fit(data);
+    /// IDataView synthetic = model.Sample(1000, seed: 7);
+    /// </code>
+    /// See <c>examples/Microsoft.ML.Generative.Examples.Gan</c> for a runnable program.
+    /// </example>
+    public GenerativeAdversarialNetworkEstimator GenerativeAdversarialNetwork(
+        string featureColumnName = Training.GenerativeTrainerOptions.Defaults.FeatureColumnName,
+        int latentDimension = GenerativeAdversarialNetworkOptions.Defaults.LatentDimension,
+        AdversarialLoss loss = AdversarialLoss.NonSaturating,
+        int numberOfEpochs = Training.GenerativeTrainerOptions.Defaults.NumberOfEpochs,
+        int batchSize = Training.GenerativeTrainerOptions.Defaults.BatchSize,
+        double learningRate = GenerativeAdversarialNetworkOptions.Defaults.LearningRate)
+        => new(Environment, new GenerativeAdversarialNetworkOptions
+        {
+            FeatureColumnName = featureColumnName,
+            LatentDimension = latentDimension,
+            Loss = loss,
+            NumberOfEpochs = numberOfEpochs,
+            BatchSize = batchSize,
+            LearningRate = learningRate,
+        });
+
+    /// <summary>A generative adversarial network with every setting given by <paramref name="options"/>.</summary>
+    public GenerativeAdversarialNetworkEstimator GenerativeAdversarialNetwork(GenerativeAdversarialNetworkOptions options)
         => new(Environment, options);
 }

@@ -36,6 +36,7 @@ var suites = new Dictionary<string, Action>
     ["micro"] = () => Suites.Micro(root, digits.Train),
     ["flows-nsf"] = () => FlowBenchmarks.SplineVariant(root, double.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture), int.Parse(args[2]), args.Length > 3 ? int.Parse(args[3]) : 100),
     ["flows"] = () => FlowBenchmarks.Run(root, digits.Train, digits.Test, args.Length > 1 ? int.Parse(args[1]) : 3, args.Length > 2 ? int.Parse(args[2]) : 100),
+    ["gan"] = () => GanBenchmark.Run(root, digits.Train, digits.Test, args.Length > 1 ? int.Parse(args[1]) : 20),
     // The VAE against its PyTorch twin, each side in its own process: pytorch [rounds] [epochs].
     ["twin-data"] = () => PyTorchTwin.WriteData(args[1], digits.Train, digits.Test),   // the twin's input files, for profiling one side alone
     ["pytorch"] = () => PyTorchTwin.Run(root, digits.Train, digits.Test, args.Length > 1 ? int.Parse(args[1]) : 5, args.Length > 2 ? int.Parse(args[2]) : 10),

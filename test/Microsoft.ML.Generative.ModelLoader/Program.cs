@@ -1,8 +1,11 @@
-// Usage: ModelLoader <model.zip> <input.txt> <output.txt>
+// Usage: ModelLoader <model.zip> <input.txt> <output.txt> [columns]
 // input.txt: one row per line, space-separated floats (the "Features" vector). The model is loaded with a fresh
-// MLContext and no registration call; output.txt gets each row's float outputs ("Score" and every float of
-// "Latent"), written with round-trip precision so that the caller can compare bits.
+// MLContext and no registration call; output.txt gets each row's float outputs, written with round-trip precision so
+// that the caller can compare bits. [columns]: comma-separated output columns, each a float scalar or float vector,
+// written in that order (default "Score,Latent", the VAE's). The special column "@Sample:N:SEED" writes N rows of
+// the last transformer's Sample(N, SEED) instead (for generative transformers that have it).
 using System;
+using System.Collections.Generic;
 using System.Globalization;
 using System.IO;
 using System.Linq;
@@ -11,6 +14,16 @@ using Microsoft.ML.Data;
 
 var ml = new MLContext(seed: 123);
 var model = ml.Model.Load(args[0], out _);
+var columns = (args.Length > 3 ? args[3] : "Score,Latent").Split(',');
+if (columns[0].StartsWith("@Sample:", StringComparison.Ordinal))
+{
+    var parts = columns[0].Split(':');
+    var last = model is TransformerChain<ITransformer> chain ? chain.LastTransformer : model;
+    var sample = (IDataView)last.GetType().GetMethod("Sample")!.Invoke(last, new object[] { int.Parse(parts[1]), int.Parse(parts[2]) })!;
+    File.WriteAllLines(args[2], sample.GetColumn<float[]>("Features")
+        .Select(r => string.Join(" ", r.Select(v => v.ToString("R", CultureInfo.InvariantCulture)))));
+    return 0;
+}
 var rows = File.ReadAllLines(args[1])
     .Select(line => line.Split(' ').Select(v => float.Parse(v, CultureInfo.InvariantCulture)).ToArray())
     .ToArray();
@@ -19,10 +32,15 @@ var schemaDefinition = SchemaDefinition.Create(typeof(InputRow));
 schemaDefinition[0].ColumnType = new VectorDataViewType(NumberDataViewType.Single, dim);
 var data = ml.Data.LoadFromEnumerable(rows.Select(r => new InputRow { Features = r }), schemaDefinition);
 var scored = model.Transform(data);
-var scores = scored.GetColumn<float>("Score").ToArray();
-var latents = scored.GetColumn<float[]>("Latent").ToArray();
-File.WriteAllLines(args[2], scores.Select((s, i) =>
-    string.Join(" ", new[] { s }.Concat(latents[i]).Select(v => v.ToString("R", CultureInfo.InvariantCulture)))));
+var values = new List<float[][]>();
+foreach (var name in columns)
+{
+    values.Add(scored.Schema[name].Type is VectorDataViewType
+        ? scored.GetColumn<float[]>(name).ToArray()
+        : scored.GetColumn<float>(name).Select(v => new[] { v }).ToArray());
+}
+File.WriteAllLines(args[2], Enumerable.Range(0, rows.Length).Select(i =>
+    string.Join(" ", values.SelectMany(c => c[i]).Select(v => v.ToString("R", CultureInfo.InvariantCulture)))));
 return 0;
 
 public sealed class InputRow

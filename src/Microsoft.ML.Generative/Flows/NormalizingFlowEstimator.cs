@@ -62,7 +62,7 @@ public sealed class NormalizingFlowEstimator : GenerativeEstimatorBase<Normalizi
         var (shift, scale) = Options.Standardize
             ? Statistics(train, preprocessing)
             : (Enumerable.Repeat(0.0, d).ToArray(), Enumerable.Repeat(1.0, d).ToArray());
-        return new FlowNetwork(MakeShape(d), preprocessing, shift, scale);
+        return TorchRandom.Build(Seed, () => new FlowNetwork(MakeShape(d), preprocessing, shift, scale));
     }
 
     private FlowShape MakeShape(int d)

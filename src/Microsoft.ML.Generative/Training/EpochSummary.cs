@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Linq;
 
 namespace Microsoft.ML.Generative.Training;
 
@@ -54,6 +55,14 @@ public sealed class EpochSummary
     /// <inheritdoc/>
     public override string ToString()
         => $"epoch {Epoch}/{NumberOfEpochs}: train loss {TrainingLoss:F4}"
-           + (ValidationLoss is double v ? $", validation loss {v:F4}" : "")
+           + Components(TrainingLosses)
+           + (ValidationLoss is double v ? $", validation loss {v:F4}" + Components(ValidationLosses!) : "")
            + $", {RowsPerSecond:F0} rows/s, elapsed {Elapsed.TotalSeconds:F1} s";
+
+    // The components after "Loss", e.g. " (Reconstruction 80.1234, Kl 20.5678)"; non-finite ones (not measured) are left out.
+    private static string Components(IReadOnlyDictionary<string, double> losses)
+    {
+        var parts = losses.Where(p => p.Key != "Loss" && double.IsFinite(p.Value)).Select(p => $"{p.Key} {p.Value:F4}").ToArray();
+        return parts.Length == 0 ? "" : " (" + string.Join(", ", parts) + ")";
+    }
 }

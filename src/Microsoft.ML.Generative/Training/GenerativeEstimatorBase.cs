@@ -56,7 +56,7 @@ public abstract class GenerativeEstimatorBase<TTransformer, TOptions> : IEstimat
         using (train)
         using (validation)
         {
-            var network = TorchRandom.Build(Seed, () => BuildNetwork(train, ch));
+            var network = BuildNetwork(train, ch);
             try
             {
                 using var noise = new Generator((ulong)Seed);
@@ -103,10 +103,13 @@ public abstract class GenerativeEstimatorBase<TTransformer, TOptions> : IEstimat
     private protected abstract nn.Module BuildNetwork(int inputDimension);
 
     /// <summary>
-    /// Builds the untrained network when it needs statistics of the training data (such as a flow's
-    /// standardization); runs under the seeded lock. Default: <see cref="BuildNetwork(int)"/>.
+    /// Builds the untrained network from the training data. By default from its dimension alone, under the seeded
+    /// lock; a family that learns something from the data first (a flow's standardization, a GAN's output map)
+    /// overrides this, reads <paramref name="train"/> outside the lock with its own seeded generators, and then builds
+    /// with <see cref="TorchRandom.Build{T}"/> so that the initialization stays reproducible.
     /// </summary>
-    private protected virtual nn.Module BuildNetwork(BatchSource train, IChannel ch) => BuildNetwork(train.Dimension);
+    private protected virtual nn.Module BuildNetwork(BatchSource train, IChannel ch)
+        => TorchRandom.Build(Seed, () => BuildNetwork(train.Dimension));
 
     private protected abstract GenerativeObjective CreateObjective(nn.Module network, Generator noise, ulong evaluationSeed);
 

@@ -43,6 +43,20 @@ internal abstract class GenerativeObjective : IDisposable
     /// </summary>
     public virtual int FirstComparableEpoch => 1;
 
+    /// <summary>
+    /// The validation figure early stopping minimizes; by default the first loss (<c>"Loss"</c>). A family whose
+    /// quality figure is not its training loss (a GAN's sample-quality distance) names it here.
+    /// </summary>
+    public virtual string EarlyStoppingLossName => LossNames[0];
+
+    /// <summary>
+    /// Called after a validation pass with its mean losses (in <see cref="LossNames"/> order): a figure that is not a
+    /// mean over batches (such as a distance between distributions) is filled in here. Default: nothing.
+    /// </summary>
+    public virtual void EndEvaluation(double[] losses)
+    {
+    }
+
     /// <summary>Gradient clipping threshold (0 = off) and the names used in error messages.</summary>
     protected double GradientClipNorm { get; init; }
 

@@ -33,6 +33,7 @@ internal static class TrainingEngine
         long rows = train.Rows;
         int batchesPerEpoch = checked((int)((rows + settings.BatchSize - 1) / settings.BatchSize));
         var names = objective.LossNames;
+        int stoppingIndex = Math.Max(0, names.ToList().IndexOf(objective.EarlyStoppingLossName));
         var total = Stopwatch.StartNew();
         double bestValidation = double.PositiveInfinity;
         int epochsWithoutImprovement = 0;
@@ -84,9 +85,9 @@ internal static class TrainingEngine
 
                 if (validationLosses is not null && settings.EarlyStoppingPatience > 0 && epoch >= objective.FirstComparableEpoch)
                 {
-                    if (validationLosses[0] < bestValidation)
+                    if (validationLosses[stoppingIndex] < bestValidation)
                     {
-                        bestValidation = validationLosses[0];
+                        bestValidation = validationLosses[stoppingIndex];
                         epochsWithoutImprovement = 0;
                         DisposeAll(bestWeights);
                         bestWeights = Snapshot(objective.Model);
@@ -94,8 +95,8 @@ internal static class TrainingEngine
                     else if (++epochsWithoutImprovement >= settings.EarlyStoppingPatience)
                     {
                         if (bestWeights is not null)
-                            ch.Info("Early stopping after epoch {0}: validation loss has not improved for {1} epochs; restoring the weights of the best epoch (validation loss {2:F4}).",
-                                epoch, epochsWithoutImprovement, bestValidation);
+                            ch.Info("Early stopping after epoch {0}: validation {3} has not improved for {1} epochs; restoring the weights of the best epoch (validation {3} {2:F4}).",
+                                epoch, epochsWithoutImprovement, bestValidation, stoppingIndex == 0 ? "loss" : names[stoppingIndex]);
                         else
                             ch.Warning("Early stopping after epoch {0}: the validation loss was never a finite number; keeping the last weights.", epoch);
                         break;
@@ -144,7 +145,9 @@ internal static class TrainingEngine
             seen += count;
         }
         using var means = sums.div(seen);
-        return means.data<double>().ToArray();
+        var result = means.data<double>().ToArray();
+        objective.EndEvaluation(result);
+        return result;
     }
 
     private static IReadOnlyDictionary<string, double> ToDictionary(IReadOnlyList<string> names, double[] values)

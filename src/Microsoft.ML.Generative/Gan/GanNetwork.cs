@@ -1,0 +1,218 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Generative.Gan;
+
+/// <summary>The architecture a <see cref="GanNetwork"/> is built from; saved with the model.</summary>
+internal sealed record GanArchitecture(int InputDimension, int LatentDimension, int[] GeneratorHiddenLayerSizes,
+    int[] DiscriminatorHiddenLayerSizes, GanActivation Activation, double DiscriminatorDropout, bool SpectralNormalization,
+    bool GeneratorEma, GanOutputScaling OutputScaling)
+{
+    /// <summary>Number of trainable weights (generator, its average when kept, discriminator).</summary>
+    public long ParameterCount
+    {
+        get
+        {
+            static long Mlp(int input, int[] hidden, int output)
+            {
+                long count = 0, width = input;
+                foreach (int h in hidden)
+                {
+                    count += width * h + h;
+                    width = h;
+                }
+                return count + width * output + output;
+            }
+            long generator = Mlp(LatentDimension, GeneratorHiddenLayerSizes, InputDimension);
+            return generator * (GeneratorEma ? 2 : 1) + Mlp(InputDimension, DiscriminatorHiddenLayerSizes, 1);
+        }
+    }
+
+    public string Describe()
+        => $"a GAN: generator {LatentDimension}-{string.Join("-", GeneratorHiddenLayerSizes.Append(InputDimension))}, "
+           + $"discriminator {InputDimension}-{string.Join("-", DiscriminatorHiddenLayerSizes.Append(1))}"
+           + (SpectralNormalization ? " (spectral normalization)" : "")
+           + (DiscriminatorDropout > 0 ? $" (dropout {DiscriminatorDropout})" : "");
+}
+
+/// <summary>
+/// Dropout whose mask comes from a <see cref="Generator"/> set by the trainer, so that a seeded fit is reproducible
+/// even while other models train (nn.Dropout draws from libtorch's process-wide generator). Inverted dropout:
+/// kept units are scaled by 1/(1 − p) in training; the identity in evaluation mode.
+/// </summary>
+internal sealed class SeededDropout : nn.Module<Tensor, Tensor>
+{
+    private readonly double _p;
+
+    public SeededDropout(double p) : base(nameof(SeededDropout)) => _p = p;
+
+    public Generator? Generator { get; set; }
+
+    public override Tensor forward(Tensor x)
+    {
+        if (!training || _p == 0)
+            return x.alias();
+        using var scope = NewDisposeScope();
+        var keep = rand(x.shape, x.dtype, x.device, generator: Generator).ge_(_p).to_type(x.dtype);
+        return x.mul(keep).mul_(1.0 / (1.0 - _p)).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>
+/// The generator G: z [N, L] → [N, D] (tanh output under <see cref="GanOutputScaling.MinMax"/>), the discriminator
+/// D: [N, D] → logits [N, 1], an optional exponential moving average of G's weights, and the per-feature map between
+/// the data's units and G's output range (buffers <c>center</c> and <c>halfRange</c>, [D]). Field names are the
+/// saved weights' names: renaming one breaks saved models.
+/// </summary>
+internal sealed class GanNetwork : nn.Module<Tensor, Tensor>
+{
+    private readonly Sequential generator;
+    private readonly Sequential discriminator;
+    private readonly Sequential? generatorEma;
+    private readonly Tensor center;      // [D], c_j = (min_j + max_j) / 2
+    private readonly Tensor halfRange;   // [D], h_j = (max_j − min_j) / 2 (0 for a constant feature)
+    private readonly SeededDropout[] _dropouts;
+
+    public GanNetwork(GanArchitecture architecture) : base(nameof(GanNetwork))
+    {
+        Architecture = architecture;
+        int d = architecture.InputDimension;
+        generator = BuildGenerator(architecture);
+        if (architecture.GeneratorEma)
+        {
+            generatorEma = BuildGenerator(architecture);
+            using var noGrad = no_grad();
+            foreach (var (target, source) in generatorEma.parameters().Zip(generator.parameters()))
+            {
+                target.copy_(source);
+                target.requires_grad_(false);
+            }
+        }
+
+        var layers = new List<(string, nn.Module<Tensor, Tensor>)>();
+        var dropouts = new List<SeededDropout>();
+        int width = d;
+        var hidden = architecture.DiscriminatorHiddenLayerSizes;
+        for (int i = 0; i < hidden.Length; i++)
+        {
+            layers.Add(($"linear{i}", MakeLinear(width, hidden[i], architecture.SpectralNormalization)));
+            layers.Add(($"activation{i}", MakeActivation(architecture.Activation)));
+            if (architecture.DiscriminatorDropout > 0)
+            {
+                var dropout = new SeededDropout(architecture.DiscriminatorDropout);
+                dropouts.Add(dropout);
+                layers.Add(($"dropout{i}", dropout));
+            }
+            width = hidden[i];
+        }
+        layers.Add(("output", MakeLinear(width, 1, architecture.SpectralNormalization)));
+        discriminator = nn.Sequential(layers);   // [N, D] -> [N, 1]
+        _dropouts = dropouts.ToArray();
+
+        center = zeros(d);
+        halfRange = ones(d);
+        RegisterComponents();
+    }
+
+    public GanArchitecture Architecture { get; }
+
+    public Sequential GeneratorModule => generator;
+
+    public Sequential DiscriminatorModule => discriminator;
+
+    public Sequential? GeneratorEmaModule => generatorEma;
+
+    /// <summary>The generator sampling uses: the averaged one when kept.</summary>
+    public Sequential SamplingGenerator => generatorEma ?? generator;
+
+    public Tensor Center => center;
+
+    /// <summary>
+    /// The training rows' mean per-feature standard deviation in the generator's range (not saved): the yardstick of
+    /// the mode-collapse check at the end of <c>Fit</c>.
+    /// </summary>
+    public double TrainingSpread { get; set; } = double.NaN;
+
+    public Tensor HalfRange => halfRange;
+
+    /// <summary>Sets the randomness of the discriminator's dropout masks (null: libtorch's global generator).</summary>
+    public void SetDropoutGenerator(Generator? generator)
+    {
+        foreach (var d in _dropouts)
+            d.Generator = generator;
+    }
+
+    /// <summary>Sets the per-feature map (from the training data's range) and the output range it maps onto.</summary>
+    public void SetOutputMap(Tensor newCenter, Tensor newHalfRange)
+    {
+        using var noGrad = no_grad();
+        center.copy_(newCenter);
+        halfRange.copy_(newHalfRange);
+    }
+
+    /// <summary>Rows in the data's units [N, D] → the generator's range: (x − c) / h, with 0 for constant features.</summary>
+    public Tensor FromUnits(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var inverse = halfRange.gt(0).to_type(halfRange.dtype).div_(halfRange.clamp_min(1e-30));   // 1/h or 0
+        return x.sub(center).mul_(inverse).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The generator's rows [N, D] → the data's units: c + h·y.</summary>
+    public Tensor ToUnits(Tensor y) => y.mul(halfRange).add_(center);
+
+    /// <summary>G(z) or the averaged G(z), in the generator's range, [N, D].</summary>
+    public Tensor Generate(Tensor z, bool averaged) => (averaged ? SamplingGenerator : generator).forward(z);
+
+    /// <summary>D's raw output (a realness logit, or a critic score) for rows in the generator's range, [N, 1].</summary>
+    public Tensor Discriminate(Tensor x) => discriminator.forward(x);
+
+    /// <summary>Generates with the raw generator (the module's forward is G).</summary>
+    public override Tensor forward(Tensor z) => generator.forward(z);
+
+    /// <summary>θ_EMA ← β·θ_EMA + (1 − β)·θ for every generator weight.</summary>
+    public void UpdateEma(double decay)
+    {
+        if (generatorEma is null)
+            return;
+        using var noGrad = no_grad();
+        foreach (var (average, current) in generatorEma.parameters().Zip(generator.parameters()))
+            average.mul_(decay).add_(current, alpha: 1 - decay);
+    }
+
+    /// <summary>All spectrally normalized layers of D, in order (empty without spectral normalization).</summary>
+    public IEnumerable<SpectralNormLinear> SpectralNormLayers => discriminator.children().OfType<SpectralNormLinear>();
+
+    private static Sequential BuildGenerator(GanArchitecture a)
+    {
+        var layers = new List<(string, nn.Module<Tensor, Tensor>)>();
+        int width = a.LatentDimension;
+        for (int i = 0; i < a.GeneratorHiddenLayerSizes.Length; i++)
+        {
+            layers.Add(($"linear{i}", nn.Linear(width, a.GeneratorHiddenLayerSizes[i])));
+            layers.Add(($"activation{i}", MakeActivation(a.Activation)));
+            width = a.GeneratorHiddenLayerSizes[i];
+        }
+        layers.Add(("output", nn.Linear(width, a.InputDimension)));
+        if (a.OutputScaling == GanOutputScaling.MinMax)
+            layers.Add(("tanh", nn.Tanh()));
+        return nn.Sequential(layers);   // [N, L] -> [N, D]
+    }
+
+    private static nn.Module<Tensor, Tensor> MakeLinear(int input, int output, bool spectral)
+        => spectral ? new SpectralNormLinear(input, output) : nn.Linear(input, output);
+
+    private static nn.Module<Tensor, Tensor> MakeActivation(GanActivation activation) => activation switch
+    {
+        GanActivation.LeakyRelu => nn.LeakyReLU(0.2),
+        GanActivation.Relu => nn.ReLU(),
+        GanActivation.Silu => nn.SiLU(),
+        GanActivation.Gelu => nn.GELU(),
+        GanActivation.Tanh => nn.Tanh(),
+        _ => throw new ArgumentOutOfRangeException(nameof(activation), activation, "Unknown activation."),
+    };
+}

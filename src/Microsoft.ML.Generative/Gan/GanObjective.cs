@@ -1,0 +1,315 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using Microsoft.ML.Generative.Evaluation;
+using Microsoft.ML.Generative.Losses;
+using Microsoft.ML.Generative.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Generative.Gan;
+
+/// <summary>
+/// The adversarial game on the shared engine: each batch gives the discriminator one Adam step on its loss (plus the
+/// gradient penalty and R1 when set) and, every n_critic-th batch, the generator one Adam step on its loss; then
+/// the generator's moving average is updated. Two optimizers, one <see cref="TrainStep"/>.
+/// </summary>
+internal sealed class GanObjective : GenerativeObjective
+{
+    /// <summary>
+    /// "Loss": the discriminator's adversarial loss (label smoothing included, penalties not); "GeneratorLoss": the
+    /// generator's loss on the same generated rows, with the same (not yet updated) discriminator; "RealScore" and
+    /// "FakeScore": the mean of σ(D) (probability of "real") for the cross-entropy losses, of the raw D output
+    /// otherwise; "Penalty": λ·GP + R1; "FrechetDistance": validation only (NaN in training).
+    /// </summary>
+    internal static readonly string[] Names = { "Loss", "GeneratorLoss", "RealScore", "FakeScore", "Penalty", "FrechetDistance" };
+    internal const int FrechetIndex = 5;
+
+    // Reductions over the batch dimension (an explicit array: a literal 0 would also convert to a ScalarType overload).
+    private static readonly long[] Rows = { 0 };
+
+    /// <summary>A discriminator loss below this for <see cref="GenerativeAdversarialNetworkOptions.DivergencePatience"/> epochs means D has won.</summary>
+    internal const double VanishingDiscriminatorLoss = 1e-3;
+
+    private readonly GanNetwork _network;
+    private readonly optim.Optimizer _generatorOptimizer;
+    private readonly optim.Optimizer _discriminatorOptimizer;
+    private readonly List<TorchSharp.Modules.Parameter> _generatorParameters;
+    private readonly List<TorchSharp.Modules.Parameter> _discriminatorParameters;
+    private readonly Generator _noise;
+    private readonly Generator _evaluationNoise;
+    private readonly ulong _evaluationSeed;
+    private readonly AdversarialLoss _kind;
+    private readonly int _criticSteps;
+    private readonly double _gradientPenaltyWeight;
+    private readonly double _r1Weight;
+    private readonly double _labelSmoothing;
+    private readonly double _emaDecay;
+    private readonly int _divergencePatience;
+    private readonly int _maximumValidationSamples;
+    private long _generatorSteps;
+
+    // Validation moments of the mapped rows (float64): Σx [D], Σxxᵀ [D, D], n.
+    private Tensor? _validationSum;
+    private Tensor? _validationOuter;
+    private long _validationRows;
+
+    // Per-epoch discriminator loss, accumulated on the tensor side (no host read per step).
+    private readonly Tensor _epochDiscriminatorLoss = zeros(1, dtype: ScalarType.Float64);
+    private long _epochRows;
+    private readonly List<double> _epochDiscriminatorLosses = new();
+
+    public GanObjective(GanNetwork network, GenerativeAdversarialNetworkOptions options, Generator noise, ulong evaluationSeed)
+    {
+        _network = network;
+        _noise = noise;
+        _evaluationSeed = evaluationSeed;
+        _evaluationNoise = new Generator(evaluationSeed);
+        _kind = options.Loss;
+        _criticSteps = options.EffectiveCriticSteps;
+        _gradientPenaltyWeight = options.EffectiveGradientPenaltyWeight;
+        _r1Weight = options.R1Weight;
+        _labelSmoothing = options.LabelSmoothing;
+        _emaDecay = options.GeneratorEmaDecay;
+        _divergencePatience = options.DivergencePatience;
+        _maximumValidationSamples = options.MaximumValidationSamples;
+        GradientClipNorm = options.GradientClipNorm;
+        LearningRate = options.LearningRate;
+        FeatureColumnName = options.FeatureColumnName;
+        network.SetDropoutGenerator(noise);
+        _generatorParameters = network.GeneratorModule.parameters().ToList();
+        _discriminatorParameters = network.DiscriminatorModule.parameters().ToList();
+        _generatorOptimizer = MakeOptimizer(options, _generatorParameters, options.EffectiveGeneratorLearningRate);
+        _discriminatorOptimizer = MakeOptimizer(options, _discriminatorParameters, options.EffectiveDiscriminatorLearningRate);
+    }
+
+    private static optim.Optimizer MakeOptimizer(GenerativeAdversarialNetworkOptions options, List<TorchSharp.Modules.Parameter> parameters, double rate)
+        => options.Optimizer switch
+        {
+            GenerativeOptimizer.AdamW => optim.AdamW(parameters, rate, options.Beta1, options.Beta2, weight_decay: options.WeightDecay),
+            _ => optim.Adam(parameters, rate, options.Beta1, options.Beta2, weight_decay: options.WeightDecay),
+        };
+
+    public override IReadOnlyList<string> LossNames => Names;
+
+    public override nn.Module Model => _network;
+
+    public override string EarlyStoppingLossName => "FrechetDistance";
+
+    /// <summary>Per-epoch mean discriminator losses of the epochs trained so far.</summary>
+    internal IReadOnlyList<double> EpochDiscriminatorLosses => _epochDiscriminatorLosses;
+
+    internal long GeneratorSteps => _generatorSteps;
+
+    public override void BeginEpoch(int epoch)
+    {
+        if (epoch > 1)
+            CloseEpoch();
+    }
+
+    /// <summary>Records the finished epoch's mean discriminator loss and stops a run whose discriminator has won.</summary>
+    internal void CloseEpoch()
+    {
+        if (_epochRows == 0)
+            return;
+        _epochDiscriminatorLosses.Add(_epochDiscriminatorLoss.item<double>() / _epochRows);
+        using (var scope = NewDisposeScope())
+            _epochDiscriminatorLoss.zero_();   // the returned handle is a new wrapper: the scope releases it
+        _epochRows = 0;
+        CheckDiscriminatorWon(_epochDiscriminatorLosses, _kind, _divergencePatience);
+    }
+
+    /// <summary>Throws when D's loss stayed below <see cref="VanishingDiscriminatorLoss"/> for the last <paramref name="patience"/> epochs.</summary>
+    internal static void CheckDiscriminatorWon(IReadOnlyList<double> epochLosses, AdversarialLoss kind, int patience)
+    {
+        // Only the losses bounded below by 0 can "vanish"; the Wasserstein critic loss is unbounded.
+        if (patience == 0 || kind == AdversarialLoss.Wasserstein || epochLosses.Count < patience)
+            return;
+        if (epochLosses.Skip(epochLosses.Count - patience).All(l => l < VanishingDiscriminatorLoss))
+            throw new InvalidOperationException(
+                $"GAN training diverged: the discriminator loss stayed below {VanishingDiscriminatorLoss} for {patience} epochs "
+                + $"(last {epochLosses[^1]:G3} at epoch {epochLosses.Count}): the discriminator separates real from generated rows perfectly "
+                + "and the generator no longer learns. No model was produced. Try a lower DiscriminatorLearningRate (TTUR), "
+                + "DiscriminatorDropout = 0.3, LabelSmoothing = 0.1, SpectralNormalization = true or R1Weight = 10; "
+                + "or set DivergencePatience = 0 to turn this check off.");
+    }
+
+    public override Tensor TrainStep(Tensor batch, StepInfo step)
+    {
+        // Gradients on even if the caller runs Fit under no_grad: the penalties need a graph (autograd.grad on an
+        // output without one would abort the process in TorchSharp 0.107).
+        using var gradients = enable_grad();
+        var x = _network.FromUnits(batch);                                        // [B, D] in G's range
+        long b = x.shape[0];
+        bool generatorStep = step.GlobalStep % _criticSteps == 0;
+        var z = randn(new long[] { b, _network.Architecture.LatentDimension }, generator: _noise);   // [B, L]
+        // With a generator step to follow, G's graph is kept and reused by it (one G forward per batch).
+        Tensor fake;
+        using (var gradMode = enable_grad(generatorStep))
+            fake = _network.Generate(z, averaged: false);                        // [B, D]
+        var fakeData = fake.detach();
+
+        // Discriminator (critic) step.
+        var real = _network.Discriminate(x);                                      // [B, 1]
+        var fakeScore = _network.Discriminate(fakeData);                          // [B, 1]
+        var discriminatorLoss = DiscriminatorLoss(real, fakeScore);
+        var penalty = Penalty(x, fakeData);
+        var total = penalty is null ? discriminatorLoss : discriminatorLoss + penalty;
+        OptimizerStep(_discriminatorOptimizer, total, _discriminatorParameters, step, "discriminator loss");
+        var generatorLoss = AdversarialLosses.GeneratorLoss(_kind, fakeScore.detach());
+
+        if (generatorStep)
+        {
+            // D's weights need no gradient here: only G is updated.
+            foreach (var p in _discriminatorParameters)
+                p.requires_grad_(false);
+            try
+            {
+                var loss = AdversarialLosses.GeneratorLoss(_kind, _network.Discriminate(fake));
+                OptimizerStep(_generatorOptimizer, loss, _generatorParameters, step, "generator loss");
+            }
+            finally
+            {
+                foreach (var p in _discriminatorParameters)
+                    p.requires_grad_(true);
+            }
+            _generatorSteps++;
+            // Warm-up of the average (min(β, (1 + t)/(10 + t))): early steps do not keep the random initialization.
+            _network.UpdateEma(Math.Min(_emaDecay, (1.0 + _generatorSteps) / (10.0 + _generatorSteps)));
+        }
+
+        _epochDiscriminatorLoss.add_(discriminatorLoss.detach(), alpha: b);
+        _epochRows += b;
+        return stack(new[]
+        {
+            discriminatorLoss.detach(), generatorLoss, Score(real), Score(fakeScore),
+            penalty?.detach() ?? zeros_like(discriminatorLoss), full_like(discriminatorLoss, double.NaN),
+        }).to_type(ScalarType.Float32);
+    }
+
+    /// <summary>D's adversarial loss; with label smoothing s, (1 − s)·L(r, f) + s·L(−r, f) = BCE with real target 1 − s.</summary>
+    private Tensor DiscriminatorLoss(Tensor real, Tensor fake)
+    {
+        var loss = AdversarialLosses.DiscriminatorLoss(_kind, real, fake);
+        if (_labelSmoothing == 0)
+            return loss;
+        // For the cross-entropy kinds L(r, f) = mean softplus(−r) + mean softplus(f), so L(−r, f) swaps in softplus(r).
+        using var flipped = real.neg();
+        using var soft = AdversarialLosses.DiscriminatorLoss(_kind, flipped, fake);
+        return loss.mul(1 - _labelSmoothing).add_(soft, alpha: _labelSmoothing);
+    }
+
+    /// <summary>λ·GP (Gulrajani et al. 2017) + R1 (Mescheder et al. 2018), or null when both are off.</summary>
+    private Tensor? Penalty(Tensor real, Tensor fake)
+    {
+        Tensor? penalty = null;
+        if (_gradientPenaltyWeight > 0)
+            penalty = AdversarialLosses.GradientPenalty(_network.Discriminate, real, fake, generator: _noise).mul_(_gradientPenaltyWeight);
+        if (_r1Weight > 0)
+        {
+            var r1 = AdversarialLosses.R1Penalty(_network.Discriminate, real, _r1Weight);
+            penalty = penalty is null ? r1 : penalty.add_(r1);
+        }
+        return penalty;
+    }
+
+    /// <summary>Mean of σ(D) for the cross-entropy losses (probability of "real"), of D otherwise.</summary>
+    private Tensor Score(Tensor output)
+    {
+        using var detached = output.detach();
+        return _kind is AdversarialLoss.Minimax or AdversarialLoss.NonSaturating ? detached.sigmoid().mean() : detached.mean();
+    }
+
+    public override void BeginEvaluation()
+    {
+        _evaluationNoise.manual_seed((long)_evaluationSeed);
+        _validationSum?.Dispose();
+        _validationOuter?.Dispose();
+        int d = _network.Architecture.InputDimension;
+        _validationSum = zeros(d, dtype: ScalarType.Float64);
+        _validationOuter = zeros(d, d, dtype: ScalarType.Float64);
+        _validationRows = 0;
+    }
+
+    /// <summary>The losses on a validation batch (fresh noise from the evaluation generator); accumulates its moments.</summary>
+    public override Tensor EvaluateBatch(Tensor batch)
+    {
+        var x = _network.FromUnits(batch);
+        var z = randn(new long[] { x.shape[0], _network.Architecture.LatentDimension }, generator: _evaluationNoise);
+        var fake = _network.Generate(z, averaged: false);
+        var real = _network.Discriminate(x);
+        var fakeScore = _network.Discriminate(fake);
+        var discriminatorLoss = AdversarialLosses.DiscriminatorLoss(_kind, real, fakeScore);
+        var generatorLoss = AdversarialLosses.GeneratorLoss(_kind, fakeScore);
+        Accumulate(x, _validationSum!, _validationOuter!);
+        _validationRows += x.shape[0];
+        return stack(new[]
+        {
+            discriminatorLoss, generatorLoss, Score(real), Score(fakeScore),
+            full_like(discriminatorLoss, double.NaN), zeros_like(discriminatorLoss),
+        }).to_type(ScalarType.Float32);
+    }
+
+    /// <summary>
+    /// The validation Fréchet distance: between the Gaussian fits of the validation rows and of as many rows (at most
+    /// <see cref="GenerativeAdversarialNetworkOptions.MaximumValidationSamples"/>) from the sampling generator, both
+    /// in the generator's range (each feature mapped by the output map), so that no feature's units dominate.
+    /// </summary>
+    public override void EndEvaluation(double[] losses)
+    {
+        if (_validationRows < 2)
+        {
+            losses[FrechetIndex] = double.NaN;
+            return;
+        }
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        int d = _network.Architecture.InputDimension;
+        long count = Math.Min(_validationRows, _maximumValidationSamples);
+        var sum = zeros(d, dtype: ScalarType.Float64);
+        var outer = zeros(d, d, dtype: ScalarType.Float64);
+        for (long start = 0; start < count; start += 512)
+        {
+            using var batchScope = NewDisposeScope();
+            long n = Math.Min(512, count - start);
+            var z = randn(new long[] { n, _network.Architecture.LatentDimension }, generator: _evaluationNoise);
+            Accumulate(_network.Generate(z, averaged: true), sum, outer);
+        }
+        var (mean1, cov1) = Moments(_validationSum!, _validationOuter!, _validationRows);
+        var (mean2, cov2) = Moments(sum, outer, count);
+        losses[FrechetIndex] = FrechetDistance.Compute(mean1, cov1, mean2, cov2);
+    }
+
+    private static void Accumulate(Tensor rows, Tensor sum, Tensor outer)
+    {
+        using var scope = NewDisposeScope();
+        var x = rows.to_type(ScalarType.Float64);
+        sum.add_(x.sum(Rows));
+        outer.add_(x.t().mm(x));
+    }
+
+    /// <summary>Mean and unbiased covariance (divisor n − 1) from Σx and Σxxᵀ.</summary>
+    private static (double[] Mean, double[,] Covariance) Moments(Tensor sum, Tensor outer, long n)
+    {
+        using var scope = NewDisposeScope();
+        var mean = sum.div(n);
+        var covariance = outer.sub(mean.outer(mean).mul(n)).div_(n - 1);
+        int d = (int)mean.shape[0];
+        var meanValues = mean.data<double>().ToArray();
+        var flat = covariance.data<double>().ToArray();
+        var result = new double[d, d];
+        Buffer.BlockCopy(flat, 0, result, 0, flat.Length * sizeof(double));
+        return (meanValues, result);
+    }
+
+    public override void Dispose()
+    {
+        _network.SetDropoutGenerator(null);
+        _generatorOptimizer.Dispose();
+        _discriminatorOptimizer.Dispose();
+        _evaluationNoise.Dispose();
+        _validationSum?.Dispose();
+        _validationOuter?.Dispose();
+        _epochDiscriminatorLoss.Dispose();
+    }
+}
