@@ -341,6 +341,7 @@ public sealed class LossPrecisionTests
         Assert.AreEqual(1.0, values[1]);
         Assert.AreEqual(Math.Exp(2), values[2], 1e-5);
         Assert.AreEqual(double.PositiveInfinity, values[3], "overflow is +∞, not an exception");
+        Assert.AreEqual(double.PositiveInfinity, SequenceLosses.Perplexity(1000.0), "the double form overflows to +∞ too");
         var bits = Values(SequenceLosses.BitsPerToken(F64(-1e-9, 1)));
         Assert.IsTrue(double.IsNaN(bits[0]));
         Assert.AreEqual(1 / Math.Log(2), bits[1], 1e-15);
