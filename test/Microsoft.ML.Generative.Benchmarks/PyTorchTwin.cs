@@ -102,6 +102,8 @@ internal static class PyTorchTwin
     public static int Child(string dir, int epochs, string side)
     {
         var start = Process.GetCurrentProcess().StartTime;
+        // Loads libtorch before the Fit clock starts, as the twin's `import torch` does before its own clock.
+        get_num_threads();
         var clock = Stopwatch.StartNew();
         var train = ReadU8(Path.Combine(dir, "train.u8"));
         double epochRate, trainSeconds, testScore;
@@ -120,7 +122,7 @@ internal static class PyTorchTwin
             using var model = ml.Generative().VariationalAutoencoder(new VariationalAutoencoderOptions
             {
                 LatentDimension = 20, HiddenLayerSizes = new[] { 400 }, NumberOfEpochs = epochs, BatchSize = Batch, LearningRate = 1e-3, Seed = 1,
-                Progress = new Progress(e => Rss($"epoch {e.Epoch}")),
+                Progress = new Progress(e => Rss($"epoch {e.Epoch} ({e.RowsPerSecond:F0} rows/s)")),
             }).Fit(view);
             Rss("fit");
             var rates = model.TrainingHistory.Select(h => h.RowsPerSecond).OrderBy(r => r).ToArray();

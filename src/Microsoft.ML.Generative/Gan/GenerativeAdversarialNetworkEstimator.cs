@@ -58,20 +58,20 @@ public sealed class GenerativeAdversarialNetworkEstimator
     private protected override nn.Module BuildNetwork(int inputDimension)
         => new GanNetwork(Architecture(inputDimension));
 
-    /// <summary>Learns the per-feature output map from one pass over the training rows, then builds the network.</summary>
-    private protected override nn.Module BuildNetwork(BatchSource train)
+    /// <summary>
+    /// Learns the per-feature output map from one pass over the training rows (no random draws, so the seeded
+    /// initialization that follows is unchanged), then builds the network; runs under the seeded lock.
+    /// </summary>
+    private protected override nn.Module BuildNetwork(BatchSource train, IChannel ch)
     {
         var (center, halfRange, spread) = OutputMap(train, Options.OutputScaling, Options.BatchSize);
         using (center)
         using (halfRange)
         {
-            return TorchRandom.Build(Seed, () =>
-            {
-                var network = new GanNetwork(Architecture(train.Dimension));
-                network.SetOutputMap(center, halfRange);
-                network.TrainingSpread = spread;
-                return network;
-            });
+            var network = new GanNetwork(Architecture(train.Dimension));
+            network.SetOutputMap(center, halfRange);
+            network.TrainingSpread = spread;
+            return network;
         }
     }
 

@@ -9,7 +9,9 @@ namespace Microsoft.ML.Generative.Scoring;
 /// What every generative transformer shares: one known-size <see cref="float"/> vector input column mapped to
 /// <see cref="float"/> output columns. <see cref="Transform"/> scores rows in batches (one forward pass per batch,
 /// not per row); <see cref="GetRowToRowMapper"/> (used by <c>PredictionEngine</c>) scores one row at a time.
-/// Both run the same <see cref="ScoreBatch"/>.
+/// Both run the same <see cref="ScoreBatch"/>, but the same row scored alone and inside a batch can differ in the
+/// last bits (up to about 2e-7 relative in float32): libtorch's matrix multiply picks its kernel and summation order
+/// by batch shape. Compare scores with a tolerance, not with <c>==</c>; results are repeatable for the same batching.
 /// </summary>
 public abstract class GenerativeTransformerBase : ITransformer, ICanSaveModel
 {

@@ -56,7 +56,7 @@ public abstract class GenerativeEstimatorBase<TTransformer, TOptions> : IEstimat
         using (train)
         using (validation)
         {
-            var network = BuildNetwork(train);
+            var network = TorchRandom.Build(Seed, () => BuildNetwork(train, ch));
             try
             {
                 using var noise = new Generator((ulong)Seed);
@@ -103,12 +103,10 @@ public abstract class GenerativeEstimatorBase<TTransformer, TOptions> : IEstimat
     private protected abstract nn.Module BuildNetwork(int inputDimension);
 
     /// <summary>
-    /// Builds the untrained network from the training data. By default from its dimension alone, under the seeded
-    /// lock; a family that learns something from the data first (such as a per-feature scaling) overrides this,
-    /// reads <paramref name="train"/> outside the lock, and then builds with <see cref="TorchRandom.Build{T}"/>.
+    /// Builds the untrained network when it needs statistics of the training data (such as a flow's
+    /// standardization); runs under the seeded lock. Default: <see cref="BuildNetwork(int)"/>.
     /// </summary>
-    private protected virtual nn.Module BuildNetwork(BatchSource train)
-        => TorchRandom.Build(Seed, () => BuildNetwork(train.Dimension));
+    private protected virtual nn.Module BuildNetwork(BatchSource train, IChannel ch) => BuildNetwork(train.Dimension);
 
     private protected abstract GenerativeObjective CreateObjective(nn.Module network, Generator noise, ulong evaluationSeed);
 

@@ -76,7 +76,9 @@ internal sealed class VaeObjective : GenerativeObjective
     public static Tensor ReconstructionNll(VaeNetwork network, Tensor decoded, Tensor x, double sigma)
         => network.Architecture.Likelihood switch
         {
-            VaeLikelihood.Bernoulli => VaeLosses.BernoulliNllWithLogits(decoded, x, LossReduction.None),
+            // Rows were checked to lie in [0, 1] once in the data path (RowCheck), and scoring maps rows outside it to +∞:
+            // no per-step device synchronization for the target's range.
+            VaeLikelihood.Bernoulli => VaeLosses.BernoulliNllWithLogitsUnchecked(decoded, x, LossReduction.None),
             VaeLikelihood.GaussianLearnedVariance => VaeLosses.GaussianNll(decoded, network.OutputLogVar!.clamp_min(VaeNetwork.MinimumLogVariance), x, LossReduction.None),
             _ => VaeLosses.GaussianNll(decoded, x, sigma, LossReduction.None),
         };
