@@ -32,8 +32,8 @@ internal sealed class GanObjective : GenerativeObjective
     internal const double VanishingDiscriminatorLoss = 1e-3;
 
     private readonly GanNetwork _network;
-    private readonly optim.Optimizer _generatorOptimizer;
-    private readonly optim.Optimizer _discriminatorOptimizer;
+    private readonly FlatAdam _generatorOptimizer;
+    private readonly FlatAdam _discriminatorOptimizer;
     private readonly List<TorchSharp.Modules.Parameter> _generatorParameters;
     private readonly List<TorchSharp.Modules.Parameter> _discriminatorParameters;
     private readonly Generator _noise;
@@ -83,12 +83,9 @@ internal sealed class GanObjective : GenerativeObjective
         _discriminatorOptimizer = MakeOptimizer(options, _discriminatorParameters, options.EffectiveDiscriminatorLearningRate);
     }
 
-    private static optim.Optimizer MakeOptimizer(GenerativeAdversarialNetworkOptions options, List<TorchSharp.Modules.Parameter> parameters, double rate)
-        => options.Optimizer switch
-        {
-            GenerativeOptimizer.AdamW => optim.AdamW(parameters, rate, options.Beta1, options.Beta2, weight_decay: options.WeightDecay),
-            _ => optim.Adam(parameters, rate, options.Beta1, options.Beta2, weight_decay: options.WeightDecay),
-        };
+    // The shared flat-buffer Adam/AdamW, one per network (TTUR: each with its own rate).
+    private static FlatAdam MakeOptimizer(GenerativeAdversarialNetworkOptions options, List<TorchSharp.Modules.Parameter> parameters, double rate)
+        => CreateAdam(parameters, options.Optimizer, rate, options.Beta1, options.Beta2, options.WeightDecay);
 
     public override IReadOnlyList<string> LossNames => Names;
 
@@ -155,7 +152,7 @@ internal sealed class GanObjective : GenerativeObjective
         var discriminatorLoss = DiscriminatorLoss(real, fakeScore);
         var penalty = Penalty(x, fakeData);
         var total = penalty is null ? discriminatorLoss : discriminatorLoss + penalty;
-        OptimizerStep(_discriminatorOptimizer, total, _discriminatorParameters, step, "discriminator loss");
+        OptimizerStep(_discriminatorOptimizer, total, step, "discriminator loss");
         var generatorLoss = AdversarialLosses.GeneratorLoss(_kind, fakeScore.detach());
 
         if (generatorStep)
@@ -166,7 +163,7 @@ internal sealed class GanObjective : GenerativeObjective
             try
             {
                 var loss = AdversarialLosses.GeneratorLoss(_kind, _network.Discriminate(fake));
-                OptimizerStep(_generatorOptimizer, loss, _generatorParameters, step, "generator loss");
+                OptimizerStep(_generatorOptimizer, loss, step, "generator loss");
             }
             finally
             {

@@ -65,6 +65,7 @@ public sealed class GenerativeAdversarialNetworkEstimator
         using (center)
         using (halfRange)
         {
+            // The data pass above draws nothing at random; the network is built under the seeded lock.
             return TorchRandom.Build(Seed, () =>
             {
                 var network = new GanNetwork(Architecture(train.Dimension));
