@@ -228,6 +228,27 @@ public sealed class AutoregressiveModelTransformer : GenerativeTransformerCore, 
     }
 
     /// <summary>
+    /// The model's next-token distributions along <paramref name="text"/>: row t (t = 0 … n) is p(· | ⟨s⟩, x₁ … x_t)
+    /// over the V token ids (id 0 is the end token ⟨s⟩, id 1 ⟨unk⟩, then <see cref="Tokens"/>), so row n gives the
+    /// probability that the sequence ends there. Useful for heat maps and for explaining a score.
+    /// </summary>
+    /// <param name="text">Tokens the model knows (as for a prompt); at most ContextLength tokens for the Transformer.</param>
+    /// <returns>n + 1 arrays of V probabilities.</returns>
+    public float[][] NextTokenProbabilities(string text)
+    {
+        var ids = EncodePrompt(text);
+        Host.CheckParam(Architecture != SequenceArchitecture.Transformer || ids.Length < ContextLength, nameof(text),
+            $"Must hold fewer than ContextLength = {ContextLength} tokens; got {ids.Length}.");
+        using var scope = NewDisposeScope();
+        using var inference = inference_mode();
+        var input = tensor(new long[] { Vocabulary.Boundary }.Concat(ids.Select(i => (long)i)).ToArray()).unsqueeze(0);   // [1, n + 1]
+        var probs = _network.forward(input)[0].softmax(-1);                                                                  // [n + 1, V]
+        var flat = probs.data<float>().ToArray();
+        int v = VocabularySize;
+        return Enumerable.Range(0, ids.Length + 1).Select(r => flat.AsSpan(r * v, v).ToArray()).ToArray();
+    }
+
+    /// <summary>
     /// Generates <paramref name="count"/> sequences (in one batch), each starting with <paramref name="prompt"/> and
     /// continued token by token until the end token or <paramref name="maxTokens"/> new tokens. Returns one text
     /// column, named like the input column for text input and <c>"Text"</c> for key input; each row holds the prompt
