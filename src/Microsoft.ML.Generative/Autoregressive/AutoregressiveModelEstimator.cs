@@ -87,7 +87,7 @@ public sealed class AutoregressiveModelEstimator : IEstimator<AutoregressiveMode
             sequences = perm.Skip(holdOut).Select(i => sequences[(int)i]).ToList();
         }
 
-        using var train = new SequenceBatchSource(sequences, options.ContextLength);
+        using var train = new SequenceBatchSource(sequences, options.ContextLength, options.BucketByLength);
         using var valid = validation is null ? null : new SequenceBatchSource(validation, options.ContextLength);
         var architecture = new SequenceNetworkArchitecture(options.Architecture, vocabulary.Size, options.EmbeddingDimension,
             options.HiddenSize, options.NumberOfLayers, options.NumberOfHeads, options.ContextLength, options.Dropout, options.TieWeights);

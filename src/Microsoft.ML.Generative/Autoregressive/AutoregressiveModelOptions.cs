@@ -152,6 +152,13 @@ public sealed class AutoregressiveModelOptions : GenerativeTrainerOptions
     /// </summary>
     public int MaximumVocabularySize { get; set; } = Defaults.MaximumVocabularySize;
 
+    /// <summary>
+    /// Build training batches from sequences of similar length (less padding, faster steps) instead of plain random
+    /// batches. Off by default: same-length batches are correlated and, on the word-list benchmark, ended
+    /// 0.03–0.04 nats per token worse at the same number of steps. Evaluation and scoring are always bucketed.
+    /// </summary>
+    public bool BucketByLength { get; set; }
+
     /// <summary>Name of the output column with the sequence's log-likelihood in nats. Default <c>"LogLikelihood"</c>.</summary>
     public string LogLikelihoodColumnName { get; set; } = "LogLikelihood";
 

@@ -14,6 +14,13 @@ import time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+import os
+
+# Variants for experiments (defaults = the C# estimator's behaviour): BUCKET=1 sorts batches by length,
+# SCHEDULE=constant keeps the rate at 3e-3, INIT=default keeps PyTorch's own initialization for the Transformer.
+BUCKET = os.environ.get("BUCKET", "0") == "1"
+SCHEDULE = os.environ.get("SCHEDULE", "cosine")
+INIT = os.environ.get("INIT", "gpt2")
 
 kind, folder, context, epochs, threads = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 torch.set_num_threads(threads)
@@ -50,7 +57,13 @@ class Block(nn.Module):
     def forward(self, x):
         b, t, d = x.shape
         q, k, v = self.qkv(self.ln1(x)).view(b, t, 3, self.h, d // self.h).permute(2, 0, 3, 1, 4)  # (B, h, T, hs) each
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(b, t, d)
+        if hasattr(F, "scaled_dot_product_attention"):  # PyTorch >= 2.0 (fused kernel)
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        else:  # Debian's PyTorch 1.13: the same maths, written out
+            att = (q @ k.transpose(-2, -1)) / math.sqrt(q.shape[-1])
+            att = att.masked_fill(torch.ones(t, t, dtype=torch.bool).triu(1), float("-inf"))
+            y = att.softmax(-1) @ v
+        y = y.transpose(1, 2).reshape(b, t, d)
         x = x + self.proj(y)
         return x + self.fcProj(F.gelu(self.fc(self.ln2(x))))
 
@@ -62,12 +75,12 @@ class Gpt(nn.Module):
         self.blocks = nn.ModuleList(Block(d, heads, mlp) for _ in range(layers))
         self.lnf, self.head = nn.LayerNorm(d), nn.Linear(d, V)
         for name, p in self.named_parameters():  # GPT-2 initialization, as in the C# TransformerNetwork
-            if name.endswith("bias") or "ln" in name:
+            if INIT != "gpt2" or name.endswith("bias") or "ln" in name:
                 continue
             std = 0.02 / math.sqrt(2 * layers) if name.endswith("proj.weight") or name.endswith("fcProj.weight") else 0.02
             nn.init.normal_(p, 0, std)
         for name, p in self.named_parameters():
-            if name.endswith("bias") and "ln" not in name:
+            if INIT == "gpt2" and name.endswith("bias") and "ln" not in name:
                 nn.init.zeros_(p)
 
     def forward(self, x):
@@ -87,6 +100,8 @@ warmup = 100
 
 
 def factor(step):
+    if SCHEDULE == "constant":
+        return 1.0
     if step <= warmup:
         return step / warmup
     progress = min(1.0, (step - warmup) / max(1, total - warmup))
@@ -111,8 +126,8 @@ for epoch in range(epochs):
     model.train()
     order = torch.randperm(len(train), generator=g).tolist()
     chunk = 64 * 32
-    for c0 in range(0, len(order), chunk):  # length bucketing, as in SequenceBatchSource
-        part = sorted(order[c0 : c0 + chunk], key=lambda i: len(train[i]))
+    for c0 in range(0, len(order), chunk):  # optional length bucketing, as in SequenceBatchSource
+        part = sorted(order[c0 : c0 + chunk], key=lambda i: len(train[i])) if BUCKET else order[c0 : c0 + chunk]
         groups = [part[i : i + 64] for i in range(0, len(part), 64)]
         for k in torch.randperm(len(groups), generator=g).tolist():
             x, y = batch([train[i] for i in groups[k]])

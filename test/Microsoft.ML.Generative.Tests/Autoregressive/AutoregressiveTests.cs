@@ -315,11 +315,12 @@ public sealed class AutoregressiveTests
     public void SequenceBatchesAreBucketedPaddedAndComplete()
     {
         var sequences = Enumerable.Range(0, 100).Select(i => Enumerable.Range(0, 2 + i % 13).ToArray()).ToList();
-        using var source = new SequenceBatchSource(sequences, contextLength: 5);
+        using var source = new SequenceBatchSource(sequences, contextLength: 5, bucketShuffled: true);
         using var g = new Generator(3);
-        long tokens = 0, rows = 0, batches = 0;
+        long tokens = 0, rows = 0, batches = 0, padding = 0;
         foreach (var batch in source.Batches(8, shuffle: true, g, 1))
         {
+            padding += batch.Rows * batch.Inputs.shape[1] - batch.TokenCount;
             using var scope = NewDisposeScope();
             batches++;
             rows += batch.Rows;
@@ -333,5 +334,27 @@ public sealed class AutoregressiveTests
         Assert.AreEqual(source.TokenCount, tokens);
         Assert.AreEqual(sequences.Sum(s => s.Length - 1), tokens);
         Assert.AreEqual((source.Rows + 7) / 8, batches);
+        // Bucketed: almost no padding (windows of 1 … 5 targets, sorted in chunks of 32 batches).
+        Assert.IsTrue(padding < tokens / 10, $"padding {padding} for {tokens} tokens");
+    }
+
+    [TestMethod]
+    [DataRow(SequenceArchitecture.Transformer)]
+    [DataRow(SequenceArchitecture.Lstm)]
+    public void NoTensorOutlivesFitScoringOrGeneration(SequenceArchitecture architecture)
+    {
+        var rows = SequenceTestData.Names(100);
+        Train(Small(architecture, 1), rows, out _, out _).Dispose();   // warm-up: lazily created native state
+        var stats = TorchSharp.DisposeScopeManager.Statistics;
+        long before = stats.ThreadTotalLiveCount;
+        var model = Train(Small(architecture, 1), rows, out _, out var ml);
+        long afterFit = stats.ThreadTotalLiveCount;
+        Scores(model, ml, new[] { "", "mari", "marianajoselikatorane" });
+        model.GenerateText(4, "ma", maxTokens: 20, seed: 1);
+        model.GenerateIds(4, model.EncodePrompt(""), 1, 0, 1, 20, 1, useCache: false);
+        model.NextTokenProbabilities("mar");
+        Assert.AreEqual(afterFit, stats.ThreadTotalLiveCount, "scoring or generation left tensors alive");
+        model.Dispose();
+        Assert.AreEqual(before, stats.ThreadTotalLiveCount, "Fit left tensors alive beyond the model's weights");
     }
 }
