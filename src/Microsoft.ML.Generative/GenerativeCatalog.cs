@@ -1,4 +1,6 @@
 using Microsoft.ML.Generative.Autoregressive;
+using Microsoft.ML.Generative.Evaluation;
+using Microsoft.ML.Generative.Flows;
 using Microsoft.ML.Generative.Vae;
 using Microsoft.ML.Runtime;
 
@@ -16,7 +18,7 @@ public static class GenerativeCatalogExtensions
 }
 
 /// <summary>Generative model estimators: every family hangs off this catalog.</summary>
-public sealed class GenerativeCatalog
+public sealed partial class GenerativeCatalog
 {
     internal GenerativeCatalog(IHostEnvironment environment) => Environment = environment;
 
@@ -57,6 +59,73 @@ public sealed class GenerativeCatalog
 
     /// <summary>A variational autoencoder with every setting given by <paramref name="options"/>.</summary>
     public VariationalAutoencoderEstimator VariationalAutoencoder(VariationalAutoencoderOptions options)
+        => new(Environment, options);
+
+    /// <summary>
+    /// Compares generated rows with real ones: Fréchet distance, MMD² with a permutation test, per-feature
+    /// Kolmogorov–Smirnov / total-variation distances, correlation distance, precision / recall / density /
+    /// coverage, a detection AUC and, when <see cref="GenerativeEvaluationOptions.Training"/> is given,
+    /// memorization (distances to the closest training record).
+    /// </summary>
+    /// <param name="real">Real rows, held out from training when memorization is measured.</param>
+    /// <param name="generated">Generated rows (e.g. a model's <c>Sample</c>), with the same feature column.</param>
+    /// <param name="featureColumnName">In both: a known-size vector of <see cref="float"/>, the same width.</param>
+    /// <param name="options">Settings; <see langword="null"/> for the defaults (seed from the <see cref="MLContext"/>).</param>
+    /// <returns>The metrics; print them, or <see cref="GenerativeMetrics.SavePlots"/>.</returns>
+    /// <exception cref="System.ArgumentException">A missing or mistyped column, different widths, fewer rows than
+    /// <see cref="GenerativeEvaluationOptions.NearestNeighbors"/> + 1, a NaN/∞ value (row and slot named), an
+    /// embedding without a known-size float vector output, or an invalid option.</exception>
+    /// <example>
+    /// <code>
+    /// GenerativeMetrics m = ml.Generative().Evaluate(real: test, generated: vae.Sample(2000, seed: 1), featureColumnName: "Features",
+    ///     options: new GenerativeEvaluationOptions { Training = train, Seed = 1 });
+    /// Console.WriteLine(m);
+    /// m.SavePlots("artifacts/eval");
+    /// </code>
+    /// </example>
+    public GenerativeMetrics Evaluate(IDataView real, IDataView generated,
+        string featureColumnName = Training.GenerativeTrainerOptions.Defaults.FeatureColumnName,
+        GenerativeEvaluationOptions? options = null)
+        => GenerativeEvaluator.Evaluate(Environment, real, generated, featureColumnName, options);
+
+    /// <summary>
+    /// A normalizing flow over the <paramref name="featureColumnName"/> column: an exact density p(x), trained by
+    /// maximum likelihood, that scores rows (<c>LogLikelihood</c>, <c>Score</c> = −log p(x), <c>Latent</c>) and samples
+    /// new rows in the column's original units. Features are standardized inside the model (see
+    /// <see cref="NormalizingFlowOptions.Standardize"/>).
+    /// </summary>
+    /// <param name="featureColumnName">Input: a known-size vector of <see cref="float"/>.</param>
+    /// <param name="architecture">Layer type: neural spline (default), RealNVP or masked autoregressive.</param>
+    /// <param name="numberOfLayers">Number of flow layers.</param>
+    /// <param name="numberOfEpochs">Passes over the training data.</param>
+    /// <param name="batchSize">Rows per optimizer step.</param>
+    /// <param name="learningRate">Adam step size.</param>
+    /// <example>
+    /// <code>
+    /// var flow = mlContext.Generative().NormalizingFlow("Features", FlowArchitecture.NeuralSpline, numberOfEpochs: 50);
+    /// var model = mlContext.Transforms.Concatenate("Features", "X", "Y").Append(flow).Fit(data);
+    /// </code>
+    /// See <c>examples/Microsoft.ML.Generative.Examples.Flows</c> for a runnable program.
+    /// </example>
+    public NormalizingFlowEstimator NormalizingFlow(
+        string featureColumnName = Training.GenerativeTrainerOptions.Defaults.FeatureColumnName,
+        FlowArchitecture architecture = NormalizingFlowOptions.Defaults.Architecture,
+        int numberOfLayers = NormalizingFlowOptions.Defaults.NumberOfLayers,
+        int numberOfEpochs = Training.GenerativeTrainerOptions.Defaults.NumberOfEpochs,
+        int batchSize = Training.GenerativeTrainerOptions.Defaults.BatchSize,
+        double learningRate = Training.GenerativeTrainerOptions.Defaults.LearningRate)
+        => new(Environment, new NormalizingFlowOptions
+        {
+            FeatureColumnName = featureColumnName,
+            Architecture = architecture,
+            NumberOfLayers = numberOfLayers,
+            NumberOfEpochs = numberOfEpochs,
+            BatchSize = batchSize,
+            LearningRate = learningRate,
+        });
+
+    /// <summary>A normalizing flow with every setting given by <paramref name="options"/>.</summary>
+    public NormalizingFlowEstimator NormalizingFlow(NormalizingFlowOptions options)
         => new(Environment, options);
 
     /// <summary>

@@ -1,6 +1,7 @@
 // Benchmarks of Microsoft.ML.Generative. Usage (from the repository root):
-//   dotnet run -c Release --project test/Microsoft.ML.Generative.Benchmarks -- [training|hardware|scoring|memory|all]
+//   dotnet run -c Release --project test/Microsoft.ML.Generative.Benchmarks -- [training|hardware|scoring|memory|all|evaluation|pytorch]
 //   ... -- autoregressive [epochs (3)] [repeats (1)]   (the autoregressive family's anchor; see Autoregressive.cs)
+//   ... -- flows [pairs] [epochs]   (normalizing flows vs a PyTorch twin, see FlowBenchmarks.cs)
 // Each suite prints a table and writes artifacts/bench/<suite>.json. Comparisons are interleaved in one run and
 // reported as ratios, because the machines are shared and noisy. See docs/benchmarks.md.
 using System;
@@ -18,6 +19,10 @@ using TorchSharp;
 using static TorchSharp.torch;
 
 string suite = args.Length > 0 ? args[0] : "all";
+if (suite == "rss-probe")   // diagnosis: RSS per epoch of the raw loop in variants
+    return RssProbe.Run(args[1], args[2], int.Parse(args[3]));
+if (suite == "vae-child")   // one side of the "pytorch" suite, run in its own process
+    return PyTorchTwin.Child(args[1], int.Parse(args[2]), args[3]);
 string root = FindRoot();
 var digits = Digits.Split(Digits.Load(Path.Combine(AppContext.BaseDirectory, "data", "mnist-digits.bin.gz")));
 Console.WriteLine($"torch threads: {get_num_threads()}, cores: {Environment.ProcessorCount}");
@@ -31,6 +36,12 @@ var suites = new Dictionary<string, Action>
     ["scale"] = () => Suites.Scale(root, digits.Train, args.Length > 1 ? long.Parse(args[1]) : 2_000_000),
     ["micro"] = () => Suites.Micro(root, digits.Train),
     ["autoregressive"] = () => AutoregressiveSuite.Run(root, epochs: args.Length > 1 ? int.Parse(args[1]) : 3, repeats: args.Length > 2 ? int.Parse(args[2]) : 1),
+    ["flows-nsf"] = () => FlowBenchmarks.SplineVariant(root, double.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture), int.Parse(args[2]), args.Length > 3 ? int.Parse(args[3]) : 100),
+    ["flows"] = () => FlowBenchmarks.Run(root, digits.Train, digits.Test, args.Length > 1 ? int.Parse(args[1]) : 3, args.Length > 2 ? int.Parse(args[2]) : 100),
+    // The VAE against its PyTorch twin, each side in its own process: pytorch [rounds] [epochs].
+    ["twin-data"] = () => PyTorchTwin.WriteData(args[1], digits.Train, digits.Test),   // the twin's input files, for profiling one side alone
+    ["pytorch"] = () => PyTorchTwin.Run(root, digits.Train, digits.Test, args.Length > 1 ? int.Parse(args[1]) : 5, args.Length > 2 ? int.Parse(args[2]) : 10),
+    ["evaluation"] = () => EvaluationBenchmarks.Run(root),
 };
 if (suite == "all")
 {

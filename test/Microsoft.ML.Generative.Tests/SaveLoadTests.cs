@@ -130,10 +130,29 @@ public sealed class SaveLoadTests
             using var w = replacement.Open();
             w.Write(bytes);
         }
+        // ML.NET's own Load creates components through reflection: the message is inside TargetInvocationExceptions.
         var e = Assert.Throws<Exception>(() => new MLContext().Model.Load(path, out _));
         var inner = Unwrap(e);
         Assert.IsInstanceOfType<InvalidDataException>(inner, e.ToString());
         StringAssert.Contains(inner.Message, "checksum");
+        // The library's LoadModel throws the exception the user catches, with the clear message at the top.
+        var direct = Assert.ThrowsExactly<InvalidDataException>(() => new MLContext().Generative().LoadModel(path, out _));
+        StringAssert.Contains(direct.Message, "checksum");
+        StringAssert.Contains(direct.Message, "variational autoencoder");
+    }
+
+    [TestMethod]
+    public void LoadModelLoadsWhatModelLoadLoads()
+    {
+        var (model, data, ml) = TrainChain();
+        string path = TempFile("model.zip");
+        ml.Model.Save(model, data.Schema, path);
+        var loaded = new MLContext().Generative().LoadModel(path, out var schema);
+        Assert.IsNotNull(schema);
+        var expected = model.Transform(data).GetColumn<float>("Score").ToArray();
+        var actual = loaded.Transform(data).GetColumn<float>("Score").ToArray();
+        CollectionAssert.AreEqual(expected, actual);
+        Assert.ThrowsExactly<FileNotFoundException>(() => new MLContext().Generative().LoadModel(TempFile("missing.zip"), out _));
     }
 
     [TestMethod]

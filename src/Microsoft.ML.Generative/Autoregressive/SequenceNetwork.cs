@@ -270,7 +270,7 @@ internal sealed class TransformerNetwork : SequenceNetwork
         foreach (var (name, p) in named_parameters())
         {
             if (name.EndsWith("bias") && !name.Contains("ln"))
-                p.zero_();
+                nn.init.zeros_(p);   // (Tensor.zero_ would hand back a second handle that outlives the call)
         }
     }
 

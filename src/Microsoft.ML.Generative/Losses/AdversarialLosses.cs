@@ -93,17 +93,17 @@ public static class AdversarialLosses
         var f = fakeLogits.reshape(-1);
         var realTerm = kind switch
         {
-            AdversarialLoss.Minimax or AdversarialLoss.NonSaturating => functional.softplus(r.neg()),
+            AdversarialLoss.Minimax or AdversarialLoss.NonSaturating => LossMath.Softplus(r.neg()),
             AdversarialLoss.Wasserstein => r.neg(),
             AdversarialLoss.Hinge => functional.relu(r.neg().add_(1.0)),
-            _ => (r - 1.0).square().mul_(0.5), // LeastSquares
+            _ => LossMath.HalfSquare(r - 1.0), // LeastSquares: ½(r − 1)² as d·(½d), no early overflow
         };
         var fakeTerm = kind switch
         {
-            AdversarialLoss.Minimax or AdversarialLoss.NonSaturating => functional.softplus(f),
+            AdversarialLoss.Minimax or AdversarialLoss.NonSaturating => LossMath.Softplus(f),
             AdversarialLoss.Wasserstein => f,
             AdversarialLoss.Hinge => functional.relu(f + 1.0),
-            _ => f.square().mul_(0.5), // LeastSquares
+            _ => LossMath.HalfSquare(f), // LeastSquares
         };
         var result = reduction switch
         {
@@ -137,10 +137,10 @@ public static class AdversarialLosses
         var f = fakeLogits.reshape(-1);
         var perExample = kind switch
         {
-            AdversarialLoss.Minimax => functional.softplus(f).neg_(),
-            AdversarialLoss.NonSaturating => functional.softplus(f.neg()),
+            AdversarialLoss.Minimax => LossMath.Softplus(f).neg_(),
+            AdversarialLoss.NonSaturating => LossMath.Softplus(f.neg()),
             AdversarialLoss.Wasserstein or AdversarialLoss.Hinge => f.neg(),
-            _ => (f - 1.0).square().mul_(0.5), // LeastSquares
+            _ => LossMath.HalfSquare(f - 1.0), // LeastSquares
         };
         return LossReducer.Reduce(perExample, reduction).MoveToOuterDisposeScope();
     }

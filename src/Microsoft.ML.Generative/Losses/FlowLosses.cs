@@ -49,8 +49,9 @@ public static class FlowLosses
         long dimensions = z.numel() / batch;
 
         using var scope = NewDisposeScope();
-        var perExample = LossReducer.SumPerExample(z.square());
-        perExample.mul_(0.5).add_(LossReducer.HalfLog2Pi * dimensions).sub_(logDetJacobian);
+        // ½z² as z·(½z): no overflow of z² before ½z² itself overflows.
+        var perExample = LossReducer.SumPerExample(LossMath.HalfSquare(z));
+        perExample.add_(LossReducer.HalfLog2Pi * dimensions).sub_(logDetJacobian);
         return LossReducer.Reduce(perExample, reduction).MoveToOuterDisposeScope();
     }
 
@@ -65,6 +66,8 @@ public static class FlowLosses
     /// −log P(x) from above in expectation over u (Theis, van den Oord &amp; Bethge 2016, "A note on the evaluation of
     /// generative models", §3.1; Dinh et al. 2017, §4.1). Divide by D ln 2 (<see cref="BitsPerDimension(Tensor, long)"/>)
     /// for the usual bits/dim.</para>
+    /// <para>Values are clamped to the largest float below 1, since (x + u)/L can round up to 1. In float32 the noise
+    /// u has a resolution of 2⁻²⁴·L (e.g. 1/256 of a level at 65,536 levels).</para>
     /// <para>The range [0, levels − 1] and integrality of <paramref name="x"/> are checked (two reductions, one
     /// device synchronization): data already scaled to [0, 1] would otherwise give a silently wrong bound.</para>
     /// </remarks>
@@ -99,7 +102,9 @@ public static class FlowLosses
 
         using var scope = NewDisposeScope();
         var value = rand(x.shape, x.dtype, x.device, generator: generator);
-        value.add_(x).div_(levels);
+        // (x + u)/L with u < 1 can still round up to exactly 1 (in float32 about once in 130,000 draws at x = 255);
+        // keep the documented [0, 1) by clamping to the largest value below 1.
+        value.add_(x).div_(levels).clamp_max_(x.dtype == ScalarType.Float64 ? 1 - Math.Pow(2, -53) : 1 - Math.Pow(2, -24));
         long dimensions = x.numel() / batch;
         var logDet = full(batch, -dimensions * Math.Log(levels), x.dtype, x.device);
         return (value.MoveToOuterDisposeScope(), logDet.MoveToOuterDisposeScope());

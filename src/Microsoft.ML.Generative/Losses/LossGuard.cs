@@ -161,6 +161,21 @@ internal static class LossGuard
         return (min.ToDouble(), max.ToDouble());
     }
 
+    /// <summary>
+    /// Throws <see cref="ArgumentOutOfRangeException"/> naming <paramref name="name"/>, the domain and the observed range
+    /// unless every value of <paramref name="t"/> lies in [<paramref name="low"/>, <paramref name="high"/>] (a NaN fails).
+    /// One reduction and one device synchronization (<see cref="ValueRange"/>).
+    /// </summary>
+    internal static void InClosedRange(Tensor t, string name, double low, double high, string domain, string advice)
+    {
+        var (min, max) = ValueRange(t);
+        if (!(min >= low && max <= high))
+        {
+            throw new ArgumentOutOfRangeException(name,
+                $"{name} must lie in {domain}, but its values range over [{Number(min)}, {Number(max)}]. {advice}");
+        }
+    }
+
     /// <summary>True when <paramref name="shape"/> can be broadcast to <paramref name="target"/> without changing <paramref name="target"/>.</summary>
     internal static bool BroadcastsTo(long[] shape, long[] target)
     {

@@ -128,27 +128,33 @@ public static class SequenceLosses
     /// <summary>Perplexity, exp(mean NLL per token), element-wise on a tensor (no device synchronization).</summary>
     /// <param name="meanNll">Mean NLL per token in nats, any shape, float32 or float64.</param>
     /// <returns>exp(<paramref name="meanNll"/>), same shape and dtype.</returns>
-    /// <remarks>PPL = exp((1/N) Σ_t −log p(y_t | y_&lt;t)) (Jelinek et al. 1977). Values are not checked.</remarks>
+    /// <remarks>PPL = exp((1/N) Σ_t −log p(y_t | y_&lt;t)) (Jelinek et al. 1977). Domain: meanNll ≥ 0. Not checked
+    /// with an exception (that would cost a device synchronization): a negative entry gives NaN, never a finite
+    /// wrong perplexity below 1. A large NLL gives +∞.</remarks>
     /// <exception cref="ArgumentNullException"><paramref name="meanNll"/> is null.</exception>
     /// <exception cref="ArgumentException"><paramref name="meanNll"/> is not float32/float64.</exception>
     public static Tensor Perplexity(Tensor meanNll)
     {
         LossGuard.NotNull(meanNll, nameof(meanNll), "[] (a scalar mean NLL per token)");
         LossGuard.FloatingPoint(meanNll, nameof(meanNll));
-        return meanNll.exp();
+        using var scope = NewDisposeScope();
+        // Not in place: exp keeps its output for the backward pass.
+        return meanNll.exp().masked_fill(meanNll.lt(0), double.NaN).MoveToOuterDisposeScope();
     }
 
     /// <summary>Bits per token, element-wise on a tensor (no device synchronization).</summary>
     /// <param name="meanNll">Mean NLL per token in nats, any shape, float32 or float64.</param>
     /// <returns><paramref name="meanNll"/> / ln 2, same shape and dtype.</returns>
-    /// <remarks>bits = nats / ln 2 (Shannon 1948). Values are not checked.</remarks>
+    /// <remarks>bits = nats / ln 2 (Shannon 1948). Domain: meanNll ≥ 0. Not checked with an exception (no device
+    /// synchronization): a negative entry gives NaN, never a finite wrong value.</remarks>
     /// <exception cref="ArgumentNullException"><paramref name="meanNll"/> is null.</exception>
     /// <exception cref="ArgumentException"><paramref name="meanNll"/> is not float32/float64.</exception>
     public static Tensor BitsPerToken(Tensor meanNll)
     {
         LossGuard.NotNull(meanNll, nameof(meanNll), "[] (a scalar mean NLL per token)");
         LossGuard.FloatingPoint(meanNll, nameof(meanNll));
-        return meanNll.div(Math.Log(2));
+        using var scope = NewDisposeScope();
+        return meanNll.div(Math.Log(2)).masked_fill_(meanNll.lt(0), double.NaN).MoveToOuterDisposeScope();
     }
 
     private static void CheckMeanNll(double meanNll)

@@ -8,7 +8,9 @@ namespace Microsoft.ML.Generative.Scoring;
 /// The float-vector generative transformer: one known-size <see cref="float"/> vector input column mapped to
 /// <see cref="float"/> output columns. <see cref="GenerativeTransformerCore.Transform"/> scores rows in batches (one
 /// forward pass per batch, not per row); <see cref="GenerativeTransformerCore.GetRowToRowMapper"/> (used by
-/// <c>PredictionEngine</c>) scores one row at a time. Both run the same <see cref="ScoreBatch"/>.
+/// <c>PredictionEngine</c>) scores one row at a time. Both run the same <see cref="ScoreBatch"/>, but the same row scored alone and inside a batch can differ in the
+/// last bits (up to about 2e-7 relative in float32): libtorch's matrix multiply picks its kernel and summation order
+/// by batch shape. Compare scores with a tolerance, not with <c>==</c>; results are repeatable for the same batching.
 /// </summary>
 public abstract class GenerativeTransformerBase : GenerativeTransformerCore
 {
@@ -26,6 +28,17 @@ public abstract class GenerativeTransformerBase : GenerativeTransformerCore
     public int InputDimension { get; }
 
     internal override string InputColumnName => FeatureColumnName;
+
+    // The float-vector families' documentation names these members on this class: forwarded, same behaviour.
+
+    /// <summary>Scores every row of <paramref name="input"/>, lazily and in batches.</summary>
+    public new IDataView Transform(IDataView input) => base.Transform(input);
+
+    /// <summary>A row-at-a-time mapper, as used by <c>PredictionEngine</c>.</summary>
+    public new IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => base.GetRowToRowMapper(inputSchema);
+
+    /// <summary>The input schema plus the output columns (an input column of the same name is hidden).</summary>
+    public new DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => base.GetOutputSchema(inputSchema);
 
     // 512 rows per forward pass, fewer for very wide rows (at most 16M floats of features in a batch).
     internal override int ScoringCapacity => (int)Math.Clamp((1L << 24) / Math.Max(1, InputDimension), 1, ScoringBatchSize);

@@ -56,7 +56,7 @@ public abstract class GenerativeEstimatorBase<TTransformer, TOptions> : IEstimat
         using (train)
         using (validation)
         {
-            var network = TorchRandom.Build(Seed, () => BuildNetwork(train.Dimension));
+            var network = TorchRandom.Build(Seed, () => BuildNetwork(train, ch));
             try
             {
                 using var noise = new Generator((ulong)Seed);
@@ -101,6 +101,12 @@ public abstract class GenerativeEstimatorBase<TTransformer, TOptions> : IEstimat
 
     /// <summary>Builds the untrained network; runs under the seeded lock, so its initialization is reproducible.</summary>
     private protected abstract nn.Module BuildNetwork(int inputDimension);
+
+    /// <summary>
+    /// Builds the untrained network when it needs statistics of the training data (such as a flow's
+    /// standardization); runs under the seeded lock. Default: <see cref="BuildNetwork(int)"/>.
+    /// </summary>
+    private protected virtual nn.Module BuildNetwork(BatchSource train, IChannel ch) => BuildNetwork(train.Dimension);
 
     private protected abstract GenerativeObjective CreateObjective(nn.Module network, Generator noise, ulong evaluationSeed);
 

@@ -69,7 +69,7 @@ internal abstract class GenerativeObjective<TBatch> : IDisposable
     protected string FeatureColumnName { get; init; } = "Features";
 
     // Each parameter group's unscheduled rate, remembered at its first scheduled step.
-    private readonly Dictionary<optim.ILearningRateController, double> _baseRates = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<object, double> _baseRates = new(ReferenceEqualityComparer.Instance);
 
     protected double LearningRate { get; init; }
 
@@ -79,14 +79,7 @@ internal abstract class GenerativeObjective<TBatch> : IDisposable
     /// </summary>
     protected void OptimizerStep(optim.Optimizer optimizer, Tensor loss, IEnumerable<TorchSharp.Modules.Parameter> parameters, StepInfo step, string lossName = "loss")
     {
-        // One host-side read per step: on CPU this costs microseconds and it keeps a NaN from ever reaching the weights.
-        double value = loss.dtype == ScalarType.Float64 ? loss.item<double>() : loss.item<float>();
-        if (!double.IsFinite(value))
-            throw new InvalidOperationException(
-                $"The training {lossName} became {value} at epoch {step.Epoch}, batch {step.Batch} "
-                + $"(of {step.BatchesPerEpoch}); no weights were changed by that batch and no model was produced. "
-                + $"Lower LearningRate (now {LearningRate}), set GradientClipNorm (e.g. 1.0), or normalize the "
-                + $"'{FeatureColumnName}' column (mlContext.Transforms.NormalizeMeanVariance, or NormalizeMinMax with fixZero: false).");
+        CheckFinite(loss, step, lossName);
         if (step.LearningRateFactor is double factor)
         {
             foreach (var group in optimizer.ParamGroups)
@@ -102,6 +95,46 @@ internal abstract class GenerativeObjective<TBatch> : IDisposable
         if (GradientClipNorm > 0)
             nn.utils.clip_grad_norm_(parameters, GradientClipNorm);
         optimizer.step();
+    }
+
+    /// <summary>
+    /// The same step with the flat-buffer optimizer every family should use (<see cref="FlatAdam"/>: a fraction of
+    /// TorchSharp's Adam's cost, and no native memory left for the finalizer): refuse a non-finite loss, zero the
+    /// gradients, backward, clip, step.
+    /// </summary>
+    protected void OptimizerStep(FlatAdam optimizer, Tensor loss, StepInfo step, string lossName = "loss")
+    {
+        CheckFinite(loss, step, lossName);
+        if (step.LearningRateFactor is double factor)
+        {
+            if (!_baseRates.TryGetValue(optimizer, out double baseRate))
+                _baseRates[optimizer] = baseRate = optimizer.LearningRate;
+            optimizer.LearningRate = baseRate * factor;
+        }
+        optimizer.ZeroGrad();
+        loss.backward();
+        if (GradientClipNorm > 0)
+            optimizer.ClipGradNorm(GradientClipNorm);
+        optimizer.Step();
+    }
+
+    /// <summary>Adam, or AdamW with decoupled weight decay, over <paramref name="parameters"/> as one flat buffer.</summary>
+    protected static FlatAdam CreateAdam(IEnumerable<TorchSharp.Modules.Parameter> parameters, GenerativeOptimizer kind, double learningRate,
+        double beta1, double beta2, double weightDecay)
+        => new(parameters, learningRate, beta1, beta2, weightDecay: weightDecay, decoupled: kind == GenerativeOptimizer.AdamW);
+
+    /// <summary>
+    /// One host-side read per step: on CPU this costs microseconds and it keeps a NaN from ever reaching the weights.
+    /// </summary>
+    private void CheckFinite(Tensor loss, StepInfo step, string lossName)
+    {
+        double value = loss.dtype == ScalarType.Float64 ? loss.item<double>() : loss.item<float>();
+        if (!double.IsFinite(value))
+            throw new InvalidOperationException(
+                $"The training {lossName} became {value} at epoch {step.Epoch}, batch {step.Batch} "
+                + $"(of {step.BatchesPerEpoch}); no weights were changed by that batch and no model was produced. "
+                + $"Lower LearningRate (now {LearningRate}), set GradientClipNorm (e.g. 1.0), or normalize the "
+                + $"'{FeatureColumnName}' column (mlContext.Transforms.NormalizeMeanVariance, or NormalizeMinMax with fixZero: false).");
     }
 
     public abstract void Dispose();

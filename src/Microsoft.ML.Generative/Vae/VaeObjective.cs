@@ -16,8 +16,7 @@ internal sealed class VaeObjective : GenerativeObjective
 {
     internal static readonly string[] Names = { "Loss", "Reconstruction", "Kl" };
     private readonly VaeNetwork _network;
-    private readonly optim.Optimizer _optimizer;
-    private readonly List<TorchSharp.Modules.Parameter> _parameters;
+    private readonly FlatAdam _optimizer;
     private readonly Generator _noise;
     // Validation draws its own noise, reset before every pass: turning validation on does not change the trained
     // model, and epochs are compared on the same draws.
@@ -34,7 +33,6 @@ internal sealed class VaeObjective : GenerativeObjective
         _noise = noise;
         _evaluationSeed = evaluationSeed;
         _evaluationNoise = new Generator(evaluationSeed);
-        _parameters = network.parameters().ToList();
         _beta = options.Beta;
         _warmupEpochs = options.KlWarmupEpochs;
         _freeBits = options.FreeBits;
@@ -42,11 +40,7 @@ internal sealed class VaeObjective : GenerativeObjective
         GradientClipNorm = options.GradientClipNorm;
         LearningRate = options.LearningRate;
         FeatureColumnName = options.FeatureColumnName;
-        _optimizer = options.Optimizer switch
-        {
-            GenerativeOptimizer.AdamW => optim.AdamW(_parameters, options.LearningRate, options.Beta1, options.Beta2, weight_decay: options.WeightDecay),
-            _ => optim.Adam(_parameters, options.LearningRate, options.Beta1, options.Beta2, weight_decay: options.WeightDecay),
-        };
+        _optimizer = CreateAdam(network.parameters(), options.Optimizer, options.LearningRate, options.Beta1, options.Beta2, options.WeightDecay);
     }
 
     public override IReadOnlyList<string> LossNames => Names;
@@ -65,7 +59,7 @@ internal sealed class VaeObjective : GenerativeObjective
         if (_warmupEpochs > 0)
             beta *= Math.Min(1.0, (double)step.GlobalStep / ((long)_warmupEpochs * step.BatchesPerEpoch));
         using var elbo = VaeLosses.Elbo(reconstruction, mu, logVar, beta, LossReduction.Mean, _freeBits);
-        OptimizerStep(_optimizer, elbo.Loss, _parameters, step, "negative ELBO");
+        OptimizerStep(_optimizer, elbo.Loss, step, "negative ELBO");
         return stack(new[] { elbo.Loss, elbo.Reconstruction, elbo.Kl }).detach();
     }
 
@@ -82,7 +76,9 @@ internal sealed class VaeObjective : GenerativeObjective
     public static Tensor ReconstructionNll(VaeNetwork network, Tensor decoded, Tensor x, double sigma)
         => network.Architecture.Likelihood switch
         {
-            VaeLikelihood.Bernoulli => VaeLosses.BernoulliNllWithLogits(decoded, x, LossReduction.None),
+            // Rows were checked to lie in [0, 1] once in the data path (RowCheck), and scoring maps rows outside it to +∞:
+            // no per-step device synchronization for the target's range.
+            VaeLikelihood.Bernoulli => VaeLosses.BernoulliNllWithLogitsUnchecked(decoded, x, LossReduction.None),
             VaeLikelihood.GaussianLearnedVariance => VaeLosses.GaussianNll(decoded, network.OutputLogVar!.clamp_min(VaeNetwork.MinimumLogVariance), x, LossReduction.None),
             _ => VaeLosses.GaussianNll(decoded, x, sigma, LossReduction.None),
         };

@@ -28,8 +28,13 @@ namespace Microsoft.ML.Generative.Vae;
 /// <remarks>
 /// <para>Score = −log p(x | z = μ(x)) + KL(q(z|x) ‖ N(0, I)): the negative ELBO with the reconstruction term taken at
 /// the posterior mean rather than at a random draw, so that the same row always gets the same score. It is an
-/// anomaly score in nats; for a stochastic, unbiased ELBO estimate use the validation loss of training. Under the
-/// Bernoulli likelihood a row with any value outside [0, 1] is impossible and scores +∞; a row with NaN scores NaN.</para>
+/// anomaly score in nats; for a stochastic, unbiased ELBO estimate use the validation loss of training.</para>
+/// <para>Under the Bernoulli likelihood a value v outside [0, 1] has no likelihood (held-out data normalized with
+/// the training set's minimum and maximum often lies a little outside). Such a value is scored at its nearest bound
+/// plus softplus(|ℓ|) nats per unit of distance, where ℓ is the decoder's logit for that feature: one unit outside
+/// costs as much as the least likely in-range value of that feature. The score stays finite, continuous at the
+/// bounds and strictly increasing in the distance, so such rows rank as more anomalous the further out they lie.
+/// Such rows are encoded and reconstructed at their values clamped into [0, 1]. A row with NaN scores NaN.</para>
 /// </remarks>
 public sealed class VariationalAutoencoderTransformer : GenerativeTransformerBase, IDisposable
 {
@@ -92,7 +97,17 @@ public sealed class VariationalAutoencoderTransformer : GenerativeTransformerBas
         using var scope = NewDisposeScope();
         using var inference = inference_mode();
         // Shares the caller's array (pinned while the tensor lives): no copy.
-        var x = frombuffer(features, ScalarType.Float32, (long)count * d).view(count, d);   // [B, D]
+        var raw = frombuffer(features, ScalarType.Float32, (long)count * d).view(count, d);   // [B, D]
+        bool outside = false;
+        if (Likelihood == VaeLikelihood.Bernoulli)
+        {
+            // Checked on the managed rows, which are already in cache: the extra tensor work runs only for batches
+            // that hold a value outside [0, 1].
+            for (int i = 0; i < count && !outside; i++)
+                outside = Data.FeatureRowReader.IndexOutside(features.AsSpan(i * d, d), 0f, 1f) >= 0;
+        }
+        // Under the Bernoulli likelihood, rows are encoded, reconstructed and scored at their values clamped into [0, 1].
+        var x = outside ? raw.clamp(0f, 1f) : raw;
         var (mu, logVar) = _network.Encode(x);                                                // [B, L] each
         if (outputs[0] is float[] latent)
             mu.data<float>().CopyTo(latent.AsSpan(0, count * LatentDimension));
@@ -108,18 +123,16 @@ public sealed class VariationalAutoencoderTransformer : GenerativeTransformerBas
         {
             var nll = VaeObjective.ReconstructionNll(_network, decoded, x, _sigma)
                 .add_(VaeLosses.KlDivergenceStandardNormal(mu, logVar, LossReduction.None));     // [B]
-            nll.data<float>().CopyTo(score.AsSpan(0, count));
-            if (Likelihood == VaeLikelihood.Bernoulli)
+            if (outside)
             {
-                // A value outside [0, 1] has probability 0 under a Bernoulli likelihood: the negative ELBO is +∞.
-                // (The cross-entropy formula itself would go down, not up, for x > 1, hiding exactly these rows.)
-                // Checked on the managed rows, which are already in cache: no extra tensor passes.
-                for (int i = 0; i < count; i++)
-                {
-                    if (!float.IsNaN(score[i]) && Data.FeatureRowReader.IndexOutside(features.AsSpan(i * d, d), 0f, 1f) >= 0)
-                        score[i] = float.PositiveInfinity;
-                }
+                // Plus softplus(|logit|) nats per unit of distance |v − clamp(v)|: one unit outside costs as much as the
+                // least likely value in [0, 1] for that feature. Finite, continuous at the bounds, strictly increasing in
+                // how far v lies outside. (The cross-entropy formula itself would go down, not up, for some v > 1,
+                // hiding exactly these rows.)
+                var distance = raw.sub(x).abs_();                                              // [B, D]; NaN stays NaN
+                nll.add_(nn.functional.softplus(decoded.abs()).mul_(distance).sum(1));
             }
+            nll.data<float>().CopyTo(score.AsSpan(0, count));
         }
     }
 

@@ -382,8 +382,9 @@ public sealed class VaeLossTests
         var labels = tensor(new long[] { 0, 1 });
         LeavesOnly(1, () => VaeLosses.KlDivergenceStandardNormal(mu, logVar, freeBits: 0.1), "KlDivergenceStandardNormal");
         var probabilities = logits.sigmoid();
-        LeavesOnly(1, () => VaeLosses.BernoulliNll(probabilities, mu, LossReduction.None), "BernoulliNll");
-        LeavesOnly(1, () => VaeLosses.BernoulliNllWithLogits(logits, mu), "BernoulliNllWithLogits");
+        var bits = F64(new long[] { 2, 2 }, 0, 1, 0.5, 1);
+        LeavesOnly(1, () => VaeLosses.BernoulliNll(probabilities, bits, LossReduction.None), "BernoulliNll");
+        LeavesOnly(1, () => VaeLosses.BernoulliNllWithLogits(logits, bits), "BernoulliNllWithLogits");
         LeavesOnly(1, () => VaeLosses.GaussianNll(logits, mu, 1.5), "GaussianNll(σ)");
         LeavesOnly(1, () => VaeLosses.GaussianNll(logits, logVar, mu), "GaussianNll(logVar)");
         LeavesOnly(1, () => VaeLosses.CategoricalNll(logits, labels), "CategoricalNll");

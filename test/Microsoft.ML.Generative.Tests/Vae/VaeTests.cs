@@ -356,25 +356,57 @@ public sealed class VaeTests
     }
 
     [TestMethod]
-    public void BernoulliScoresRowsOutsideTheUnitIntervalAsImpossible()
+    public void BernoulliScoresRowsOutsideTheUnitIntervalFinitelyAndMonotonically()
     {
         var ml = new MLContext(seed: 1);
         var rows = TestData.BinaryPrototypes(64);
         var model = ml.Generative().VariationalAutoencoder(SmallOptions(epochs: 2)).Fit(TestData.Load(ml, rows));
+        Row16 With(int slot, float value) => new() { Features = rows[0].Features.Select((v, j) => j == slot ? value : v).ToArray() };
+        float bound3 = rows[0].Features[3] > 0.5f ? 1f : 0f, bound5 = rows[0].Features[5] > 0.5f ? 1f : 0f;
+        float out3 = bound3 == 1f ? 1f : -1f, out5 = bound5 == 1f ? 1f : -1f;   // the direction away from [0, 1]
         var probe = new[]
         {
-            rows[0],
-            new Row16 { Features = rows[0].Features.Select((v, j) => j == 3 ? 1.5f : v).ToArray() },
-            new Row16 { Features = rows[0].Features.Select((v, j) => j == 5 ? -0.25f : v).ToArray() },
-            new Row16 { Features = rows[0].Features.Select((v, j) => j == 7 ? float.NaN : v).ToArray() },
+            With(3, bound3), With(3, bound3 + 0.01f * out3), With(3, bound3 + 0.1f * out3), With(3, bound3 + 1f * out3),
+            With(5, bound5), With(5, bound5 + 0.5f * out5),
+            With(7, float.NaN),
         };
         var scores = Scores(ml, model.Transform(TestData.Load(ml, probe)));
-        Assert.IsTrue(float.IsFinite(scores[0]));
-        Assert.AreEqual(float.PositiveInfinity, scores[1], "a value above 1 has probability 0");
-        Assert.AreEqual(float.PositiveInfinity, scores[2], "a value below 0 has probability 0");
-        Assert.IsTrue(float.IsNaN(scores[3]), "NaN in, NaN out");
+        for (int i = 0; i < 6; i++)
+            Assert.IsTrue(float.IsFinite(scores[i]), $"row {i}: {scores[i]}");
+        Assert.IsTrue(scores[0] < scores[1] && scores[1] < scores[2] && scores[2] < scores[3],
+            $"strictly increasing with the distance outside: {string.Join(", ", scores.Take(4))}");
+        Assert.IsTrue(scores[5] > scores[4]);
+        Assert.IsTrue(float.IsNaN(scores[6]), "NaN in, NaN out");
+
+        // Independent check of the penalty: at the bound plus softplus(|logit|) per unit of distance.
+        double logit;
+        using (var scope = TorchSharp.torch.NewDisposeScope())
+        using (var noGrad = TorchSharp.torch.no_grad())
+        {
+            var input = TorchSharp.torch.tensor(probe[0].Features, new long[] { 1, Row16.Size });
+            logit = model.Network.Decode(model.Network.Encode(input).Mu).data<float>()[3];
+        }
+        double slope = Math.Max(Math.Abs(logit), 0) + Math.Log(1 + Math.Exp(-Math.Abs(logit)));
+        Assert.AreEqual(scores[0] + slope * 1.0, scores[3], 1e-3 * Math.Max(1, scores[3]));
+
         var engine = ml.Model.CreatePredictionEngine<Row16, VaeOutput>(model);
-        Assert.AreEqual(float.PositiveInfinity, engine.Predict(probe[1]).Score);
+        Assert.AreEqual(scores[2], engine.Predict(probe[2]).Score, 1e-4 * Math.Abs(scores[2]), "PredictionEngine agrees (last bits may differ: batch-shaped GEMM)");
+    }
+
+    [TestMethod]
+    public void HeldOutRowsSlightlyOutsideTheTrainingRangeKeepAFiniteMeanScore()
+    {
+        // The README pipeline: NormalizeMinMax fitted on training rows, then scoring rows whose values exceed the
+        // training maximum a little. The mean score must stay finite.
+        var ml = new MLContext(seed: 1);
+        var train = TestData.BinaryPrototypes(64).Select(r => new Row16 { Features = r.Features.Select(v => v * 0.9f).ToArray() }).ToArray();
+        var test = TestData.BinaryPrototypes(32, seed: 9);
+        var pipeline = ml.Transforms.NormalizeMinMax("Features", fixZero: false)
+            .Append(ml.Generative().VariationalAutoencoder(SmallOptions(epochs: 2)));
+        var model = pipeline.Fit(TestData.Load(ml, train));
+        var scores = Scores(ml, model.Transform(TestData.Load(ml, test)));
+        Assert.IsTrue(test.Any(r => r.Features.Any(v => v / 0.9f > 1f)), "the test rows do exceed the training range");
+        Assert.IsTrue(double.IsFinite(scores.Average(s => (double)s)), $"mean score {scores.Average(s => (double)s)}");
     }
 
     [TestMethod]

@@ -1,0 +1,389 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Generative.Flows;
+using Microsoft.ML.Generative.Losses;
+using Microsoft.ML.Generative.Persistence;
+using Microsoft.ML.Generative.Scoring;
+using Microsoft.ML.Generative.Training;
+using Microsoft.ML.Runtime;
+using TorchSharp;
+using static TorchSharp.torch;
+
+[assembly: LoadableClass(typeof(NormalizingFlowTransformer), null, typeof(SignatureLoadModel),
+    "Normalizing Flow", NormalizingFlowTransformer.LoaderSignature)]
+[assembly: LoadableClass(typeof(IRowMapper), typeof(NormalizingFlowTransformer), null, typeof(SignatureLoadRowMapper),
+    "Normalizing Flow", NormalizingFlowTransformer.LoaderSignature)]
+
+namespace Microsoft.ML.Generative.Flows;
+
+/// <summary>
+/// A trained normalizing flow: an exact density p(x) over rows of the feature column. <see cref="GenerativeTransformerBase.Transform"/>
+/// adds <c>LogLikelihood</c> (log p(x), nats per row, in the input's original units), <c>Score</c> (−log p(x),
+/// higher = more anomalous) and <c>Latent</c> (z = f(x), D floats in the base space N(0, I)). It also samples rows
+/// in the original units (<see cref="Sample"/>) and evaluates data sets (<see cref="Evaluate"/>).
+/// </summary>
+/// <remarks>
+/// <para>log p(x) = log N(f(x); 0, I) + log|det ∂f/∂x|, f = flow layers ∘ standardization ∘ logit ∘ dequantization
+/// (each present only when trained with it).</para>
+/// <para>Rows the density does not cover never get a silent number: a row holding NaN gets LogLikelihood, Score and
+/// Latent NaN; a row with probability 0 under the model (a ±∞ value; with <c>Dequantize</c>, a non-integer value;
+/// with <c>LogitTransform</c>, a value outside its range; or a finite row so far from the data that its density
+/// underflows) gets LogLikelihood −∞ and Score +∞ (Latent NaN when f(x) is undefined). Points beyond the spline
+/// tail bound go through the identity tails and score finitely.</para>
+/// <para>With <c>Dequantize</c>, LogLikelihood is the mean of log p(x + u_k) over the K fixed offsets u_k
+/// (<c>DequantizationSamples</c>), a deterministic lower bound on log P(x); Latent is f(x + ½).</para>
+/// <para><c>PredictionEngine</c> (one row) and the batched <c>Transform</c> agree to float rounding (about 1e-5
+/// relative; libtorch's matrix products depend on the batch shape), not bit for bit.</para>
+/// </remarks>
+public sealed class NormalizingFlowTransformer : GenerativeTransformerBase, IDisposable
+{
+    internal const string LoaderSignature = "GenerativeFlowTransform"; // ML.NET allows at most 24 characters
+    private const string ModelName = "normalizing flow";
+
+    private readonly FlowNetwork _network;
+    private readonly ScoringColumn[] _columns;
+
+    internal NormalizingFlowTransformer(IHostEnvironment env, FlowNetwork network, string featureColumnName,
+        string logLikelihoodColumnName, string scoreColumnName, string latentColumnName, IReadOnlyList<EpochSummary> history)
+        : base(Contracts.CheckRef(env, nameof(env)).Register(nameof(NormalizingFlowTransformer)), featureColumnName,
+            network.Shape.InputDimension)
+    {
+        _network = network;
+        _network.eval();
+        LogLikelihoodColumnName = logLikelihoodColumnName;
+        ScoreColumnName = scoreColumnName;
+        LatentColumnName = latentColumnName;
+        TrainingHistory = history;
+        _columns = new[]
+        {
+            new ScoringColumn(logLikelihoodColumnName, 0),
+            new ScoringColumn(scoreColumnName, 0),
+            new ScoringColumn(latentColumnName, network.Shape.InputDimension),
+        };
+    }
+
+    /// <summary>The layer type.</summary>
+    public FlowArchitecture Architecture => _network.Shape.Architecture;
+
+    /// <summary>Number of flow layers.</summary>
+    public int NumberOfLayers => _network.Shape.NumberOfLayers;
+
+    /// <summary>Hidden layer sizes of each layer's conditioner.</summary>
+    public IReadOnlyList<int> HiddenLayerSizes => _network.Shape.HiddenLayerSizes;
+
+    /// <summary>Per-feature mean of the standardization (zeros when trained without it), in the flow's input units.</summary>
+    public IReadOnlyList<double> StandardizationMean => _network.Shift;
+
+    /// <summary>Per-feature standard deviation of the standardization (ones when trained without it).</summary>
+    public IReadOnlyList<double> StandardizationScale => _network.Scale;
+
+    /// <summary>Whether the model treats the features as integers (see <see cref="NormalizingFlowOptions.Dequantize"/>).</summary>
+    public bool Dequantize => _network.Preprocessing.Dequantize;
+
+    /// <summary>Whether a logit transform precedes the flow (see <see cref="NormalizingFlowOptions.LogitTransform"/>).</summary>
+    public bool LogitTransform => _network.Preprocessing.Logit;
+
+    /// <summary>Name of the log-likelihood output column.</summary>
+    public string LogLikelihoodColumnName { get; }
+
+    /// <summary>Name of the score (negative log-likelihood) output column.</summary>
+    public string ScoreColumnName { get; }
+
+    /// <summary>Name of the latent (base-space) output column.</summary>
+    public string LatentColumnName { get; }
+
+    /// <summary>Per-epoch training (and validation) negative log-likelihoods, nats per row; saved with the model.</summary>
+    public IReadOnlyList<EpochSummary> TrainingHistory { get; }
+
+    internal FlowNetwork Network => _network;
+
+    internal override ScoringColumn[] ScoringColumns => _columns;
+
+    internal override void ScoreBatch(float[] features, int count, float[]?[] outputs)
+    {
+        int d = InputDimension;
+        var pre = _network.Preprocessing;
+        // Rows the density cannot take are replaced by zeros (inside every support) and overwritten afterwards.
+        RowStatus[]? status = null;
+        float[] input = features;
+        for (int i = 0; i < count; i++)
+        {
+            var s = pre.Classify(features.AsSpan(i * d, d));
+            if (s == RowStatus.Usable)
+                continue;
+            if (status is null)
+            {
+                status = new RowStatus[count];
+                input = features.AsSpan(0, count * d).ToArray();
+            }
+            status[i] = s;
+            Array.Clear(input, i * d, d);
+        }
+
+        float[]? logLikelihood = outputs[0] ?? (outputs[1] is null ? null : new float[count]);
+        using (var scope = NewDisposeScope())
+        using (var inference = inference_mode())
+        {
+            var x = frombuffer(input, ScalarType.Float32, (long)count * d).view(count, d);     // [B, D]
+            if (!pre.Dequantize)
+            {
+                // One forward pass gives both z (Latent) and the log-likelihood.
+                var (y, preLogDet) = pre.Score(x, null);
+                var (z, logDet) = _network.forward(y);
+                if (logLikelihood is not null)
+                    LogLikelihood(z, logDet, preLogDet).data<float>().CopyTo(logLikelihood.AsSpan(0, count));
+                if (outputs[2] is float[] latent)
+                    z.data<float>().CopyTo(latent.AsSpan(0, count * d));
+            }
+            else
+            {
+                if (logLikelihood is not null)
+                    DequantizedLogLikelihood(x, count).data<float>().CopyTo(logLikelihood.AsSpan(0, count));
+                if (outputs[2] is float[] latent)
+                {
+                    var (y, _) = pre.Score(x, full(new long[] { 1, d }, 0.5f));             // Latent of f(x + ½)
+                    _network.forward(y).Z.data<float>().CopyTo(latent.AsSpan(0, count * d));
+                }
+            }
+        }
+
+        for (int i = 0; i < count; i++)
+        {
+            var s = status?[i] ?? RowStatus.Usable;
+            if (logLikelihood is not null)
+            {
+                if (s == RowStatus.NotANumber)
+                    logLikelihood[i] = float.NaN;
+                else if (s == RowStatus.Impossible || float.IsNaN(logLikelihood[i]))
+                    logLikelihood[i] = float.NegativeInfinity;   // probability 0, or a density that underflowed
+                if (outputs[1] is float[] score)
+                    score[i] = -logLikelihood[i];
+            }
+            if (s != RowStatus.Usable && outputs[2] is float[] latent)
+                latent.AsSpan(i * d, d).Fill(float.NaN);
+        }
+    }
+
+    /// <summary>Mean of log p(x + u_k) over the fixed offsets u_k, per row [B].</summary>
+    private Tensor DequantizedLogLikelihood(Tensor x, int count)
+    {
+        var pre = _network.Preprocessing;
+        // All K offsets in one forward pass: row i of copy k is x_i + u_k, [K·B, D].
+        int k = pre.DequantizationSamples, d = InputDimension;
+        var offsets = tensor(pre.Offsets, new long[] { k, d }).repeat_interleave(count, 0);
+        var (yk, preLogDet) = pre.Score(x.repeat(k, 1), offsets);
+        var (z, logDet) = _network.forward(yk);
+        return LogLikelihood(z, logDet, preLogDet).view(k, count).mean(new long[] { 0 });
+    }
+
+    /// <summary>log p(x) = log N(z; 0, I) + log|det| of the flow and of the maps before it, per row [B].</summary>
+    private static Tensor LogLikelihood(Tensor z, Tensor logDet, Tensor? preLogDet)
+    {
+        if (preLogDet is not null)
+            logDet = logDet + preLogDet;
+        return FlowLosses.NegativeLogLikelihood(z, logDet, LossReduction.None).neg();
+    }
+
+    /// <summary>
+    /// Draws <paramref name="count"/> rows from the model: z ~ N(0, I), x = f⁻¹(z), in the original units of the
+    /// feature column (integers when trained with <c>Dequantize</c>; inside [0, 1] or [0, L − 1] with the logit
+    /// transform). The result has one column named like the feature column. For <see cref="FlowArchitecture.MaskedAutoregressive"/>
+    /// this takes D sequential passes.
+    /// </summary>
+    /// <param name="count">Rows to draw; positive.</param>
+    /// <param name="seed">Seed of the draw; the same seed gives the same rows.</param>
+    public IDataView Sample(int count, int seed)
+    {
+        Host.CheckParam(count > 0, nameof(count), $"Must be positive; got {count}.");
+        int d = InputDimension;
+        float[] values;
+        using (var scope = NewDisposeScope())
+        using (var inference = inference_mode())
+        using (var generator = new Generator((ulong)seed))
+        {
+            var z = randn(new long[] { count, d }, generator: generator);                       // [N, D]
+            var (y, _) = _network.Inverse(z);
+            values = _network.Preprocessing.Restore(y).data<float>().ToArray();
+        }
+        var rows = new float[count][];
+        for (int i = 0; i < count; i++)
+            rows[i] = values.AsSpan(i * d, d).ToArray();
+        var builder = new ArrayDataViewBuilder(Host);
+        builder.AddColumn(FeatureColumnName, NumberDataViewType.Single, rows);
+        return builder.GetDataView();
+    }
+
+    /// <summary>
+    /// Mean negative log-likelihood of the rows of <paramref name="data"/> (nats per row, original units) and bits per
+    /// dimension, NLL / (D·ln 2) (<see cref="FlowLosses.BitsPerDimension(double, long)"/>).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The data has no rows, or a row holds NaN (the error names it).</exception>
+    public FlowMetrics Evaluate(IDataView data)
+    {
+        Host.CheckValue(data, nameof(data));
+        var scored = Transform(data);
+        var column = scored.Schema[LogLikelihoodColumnName];
+        double sum = 0;
+        long rows = 0;
+        using (var cursor = scored.GetRowCursor(new[] { column }))
+        {
+            var getter = cursor.GetGetter<float>(column);
+            float value = 0;
+            while (cursor.MoveNext())
+            {
+                getter(ref value);
+                if (float.IsNaN(value))
+                    throw Host.Except($"Row {rows} (0-based) of feature column '{FeatureColumnName}' holds NaN: it has no likelihood. "
+                        + "Clean or impute the data (mlContext.Transforms.ReplaceMissingValues) or filter such rows before Evaluate.");
+                sum += value;
+                rows++;
+            }
+        }
+        if (rows == 0)
+            throw Host.Except($"Evaluate needs at least one row; column '{FeatureColumnName}' has none.");
+        double nll = -sum / rows;
+        return new FlowMetrics(nll, FlowLosses.BitsPerDimension(nll, InputDimension), rows, InputDimension);
+    }
+
+    /// <summary>Releases the network's native memory.</summary>
+    public void Dispose() => _network.Dispose();
+
+    private static VersionInfo GetVersionInfo()
+        => new(modelSignature: "GENFLWTR",
+            verWrittenCur: 0x00010001, // initial
+            verReadableCur: 0x00010001,
+            verWeCanReadBack: 0x00010001,
+            loaderSignature: LoaderSignature,
+            loaderAssemblyName: typeof(NormalizingFlowTransformer).Assembly.FullName);
+
+    // Binary format (version 0x00010001), in write order:
+    //   string   feature column name
+    //   int32    input dimension D
+    //   int32    architecture (FlowArchitecture)
+    //   int32    number of layers
+    //   int32    number of hidden layers H, then H × int32 hidden sizes
+    //   int32    spline bins K
+    //   double   spline tail bound B
+    //   D × double  standardization mean, then D × double standardization standard deviation
+    //   bool     dequantize; int32 dequantization samples; int32 levels (0 = none)
+    //   bool     logit transform; double α
+    //   string   log-likelihood, score and latent column names
+    //   history  ModelPersistence.SaveHistory
+    //   entry    "TorchWeights": ModelPersistence.SaveWeights
+    private protected override void SaveModel(ModelSaveContext ctx)
+    {
+        Host.CheckValue(ctx, nameof(ctx));
+        ctx.CheckAtModel();
+        ctx.SetVersionInfo(GetVersionInfo());
+        var a = _network.Shape;
+        var p = _network.Preprocessing;
+        ctx.SaveNonEmptyString(FeatureColumnName);
+        ctx.Writer.Write(a.InputDimension);
+        ctx.Writer.Write((int)a.Architecture);
+        ctx.Writer.Write(a.NumberOfLayers);
+        ctx.Writer.Write(a.HiddenLayerSizes.Length);
+        foreach (int h in a.HiddenLayerSizes)
+            ctx.Writer.Write(h);
+        ctx.Writer.Write(a.NumberOfBins);
+        ctx.Writer.Write(a.TailBound);
+        foreach (double m in _network.Shift)
+            ctx.Writer.Write(m);
+        foreach (double s in _network.Scale)
+            ctx.Writer.Write(s);
+        ctx.Writer.Write(p.Dequantize);
+        ctx.Writer.Write(p.DequantizationSamples);
+        ctx.Writer.Write(p.Levels);
+        ctx.Writer.Write(p.Logit);
+        ctx.Writer.Write(p.Alpha);
+        ctx.SaveNonEmptyString(LogLikelihoodColumnName);
+        ctx.SaveNonEmptyString(ScoreColumnName);
+        ctx.SaveNonEmptyString(LatentColumnName);
+        ModelPersistence.SaveHistory(ctx.Writer, FlowObjective.Names, TrainingHistory);
+        ModelPersistence.SaveWeights(ctx, _network);
+    }
+
+    // Reads the format written by SaveModel.
+    private static NormalizingFlowTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
+    {
+        Contracts.CheckValue(env, nameof(env));
+        env.CheckValue(ctx, nameof(ctx));
+        ctx.CheckAtModel(GetVersionInfo());
+        try
+        {
+            var r = ctx.Reader;
+            string feature = ctx.LoadNonEmptyString();
+            int d = ReadInRange(r, "input dimension", 1, 1 << 20);
+            var architecture = (FlowArchitecture)r.ReadInt32();
+            if (!Enum.IsDefined(architecture))
+                throw ModelPersistence.Corrupt(ModelName, $"unknown architecture ({(int)architecture})");
+            int layers = ReadInRange(r, "number of layers", 1, 1024);
+            int hiddenCount = ReadInRange(r, "number of hidden layers", 0, 1024);
+            var hidden = new int[hiddenCount];
+            for (int i = 0; i < hiddenCount; i++)
+                hidden[i] = ReadInRange(r, "hidden layer size", 1, 1 << 24);
+            int bins = ReadInRange(r, "number of bins", 2, 256);
+            double bound = r.ReadDouble();
+            if (!(bound > 0 && double.IsFinite(bound)))
+                throw ModelPersistence.Corrupt(ModelName, $"impossible spline tail bound ({bound})");
+            var shift = new double[d];
+            var scale = new double[d];
+            for (int j = 0; j < d; j++)
+                shift[j] = r.ReadDouble();
+            for (int j = 0; j < d; j++)
+            {
+                scale[j] = r.ReadDouble();
+                if (!(scale[j] > 0 && double.IsFinite(scale[j])) || !double.IsFinite(shift[j]))
+                    throw ModelPersistence.Corrupt(ModelName, $"impossible standardization of slot {j} (mean {shift[j]}, standard deviation {scale[j]})");
+            }
+            bool dequantize = r.ReadBoolean();
+            int samples = ReadInRange(r, "number of dequantization samples", 1, 1000);
+            int levels = ReadInRange(r, "number of levels", 0, int.MaxValue);
+            bool logit = r.ReadBoolean();
+            double alpha = r.ReadDouble();
+            if (!(alpha > 0 && alpha < 0.5))
+                throw ModelPersistence.Corrupt(ModelName, $"impossible logit α ({alpha})");
+            if (dequantize && logit && levels < 2)
+                throw ModelPersistence.Corrupt(ModelName, $"impossible number of levels ({levels})");
+            string logLikelihood = ctx.LoadNonEmptyString();
+            string score = ctx.LoadNonEmptyString();
+            string latent = ctx.LoadNonEmptyString();
+            var history = ModelPersistence.LoadHistory(r, ModelName);
+
+            // Verify the weights against the header before any native allocation.
+            var shape = new FlowShape(d, architecture, layers, hidden, bins, bound);
+            byte[] weights = ModelPersistence.ReadWeights(ctx, ModelName);
+            ModelPersistence.CheckWeightCount(weights, shape.ParameterCount, ModelName);
+            var preprocessing = new FlowPreprocessing(d, dequantize, samples, levels, logit, alpha);
+            var network = TorchRandom.BuildUnseeded(() => new FlowNetwork(shape, preprocessing, shift, scale));
+            try
+            {
+                ModelPersistence.LoadWeights(weights, network, ModelName);
+            }
+            catch
+            {
+                network.Dispose();
+                throw;
+            }
+            return new NormalizingFlowTransformer(env, network, feature, logLikelihood, score, latent, history);
+        }
+        catch (EndOfStreamException e)
+        {
+            throw ModelPersistence.Corrupt(ModelName, "the model's settings end early", e);
+        }
+    }
+
+    private static IRowMapper Create(IHostEnvironment env, ModelLoadContext ctx, DataViewSchema inputSchema)
+        => Create(env, ctx).MakeRowMapper(inputSchema);
+
+    private static int ReadInRange(BinaryReader reader, string what, int min, int max)
+    {
+        int value = reader.ReadInt32();
+        if (value < min || value > max)
+            throw ModelPersistence.Corrupt(ModelName, $"impossible {what} ({value})");
+        return value;
+    }
+}

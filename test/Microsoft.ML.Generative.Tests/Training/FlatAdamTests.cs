@@ -1,0 +1,87 @@
+using System;
+using System.Linq;
+using Microsoft.ML.Generative.Training;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Generative.Tests;
+
+[TestClass]
+public sealed class FlatAdamTests
+{
+    private static nn.Module<Tensor, Tensor> Net(int seed)
+    {
+        manual_seed(seed);
+        return nn.Sequential(nn.Linear(5, 7), nn.Tanh(), nn.Linear(7, 3));
+    }
+
+    /// <summary>Trains two copies of one network for a few steps, one with TorchSharp's optimizer, one with FlatAdam.</summary>
+    private static void CompareWithTorch(bool adamW, double weightDecay, double clip)
+    {
+        using var scope = NewDisposeScope();
+        var reference = Net(3);
+        var flat = Net(3);
+        var referenceParameters = reference.parameters().ToList();
+        optim.Optimizer torchOptimizer = adamW
+            ? optim.AdamW(referenceParameters, 0.01, 0.8, 0.95, weight_decay: weightDecay)
+            : optim.Adam(referenceParameters, 0.01, 0.8, 0.95, weight_decay: weightDecay);
+        using var flatAdam = new FlatAdam(flat.parameters(), 0.01, 0.8, 0.95, weightDecay: weightDecay, decoupled: adamW);
+        var generator = new Generator(5);
+        for (int step = 0; step < 25; step++)
+        {
+            using var stepScope = NewDisposeScope();
+            var x = randn(new long[] { 16, 5 }, generator: generator);
+            var y = randn(new long[] { 16, 3 }, generator: generator);
+
+            torchOptimizer.zero_grad();
+            nn.functional.mse_loss(reference.forward(x), y).mul(50).backward();
+            if (clip > 0) nn.utils.clip_grad_norm_(referenceParameters, clip);
+            torchOptimizer.step();
+
+            flatAdam.ZeroGrad();
+            nn.functional.mse_loss(flat.forward(x), y).mul(50).backward();
+            if (clip > 0) flatAdam.ClipGradNorm(clip);
+            flatAdam.Step();
+        }
+        foreach (var (a, b) in reference.parameters().Zip(flat.parameters()))
+        {
+            var expected = a.data<float>().ToArray();
+            var actual = b.data<float>().ToArray();
+            for (int i = 0; i < expected.Length; i++)
+                Assert.AreEqual(expected[i], actual[i], 1e-5, $"adamW={adamW} wd={weightDecay} clip={clip}, element {i}");
+        }
+        torchOptimizer.Dispose();
+    }
+
+    [TestMethod]
+    public void MatchesTorchAdam() => CompareWithTorch(adamW: false, weightDecay: 0, clip: 0);
+
+    [TestMethod]
+    public void MatchesTorchAdamWithL2Penalty() => CompareWithTorch(adamW: false, weightDecay: 0.1, clip: 0);
+
+    [TestMethod]
+    public void MatchesTorchAdamW() => CompareWithTorch(adamW: true, weightDecay: 0.1, clip: 0);
+
+    [TestMethod]
+    public void MatchesTorchGradientClipping() => CompareWithTorch(adamW: false, weightDecay: 0, clip: 0.5);
+
+    [TestMethod]
+    public void ParametersAndGradientsAreViewsOfTheFlatBuffers()
+    {
+        using var scope = NewDisposeScope();
+        var net = Net(1);
+        using var adam = new FlatAdam(net.parameters(), 0.1);
+        Assert.AreEqual(5 * 7 + 7 + 7 * 3 + 3, adam.Count);
+        nn.functional.mse_loss(net.forward(ones(2, 5)), zeros(2, 3)).backward();
+        double fromParameters = net.parameters().Sum(p => p.grad!.abs().sum().item<float>());
+        Assert.IsTrue(fromParameters > 0);
+        Assert.AreEqual(fromParameters, adam.Gradients.abs().sum().item<float>(), 1e-4, "backward accumulates into the flat buffer");
+        adam.ZeroGrad();
+        Assert.AreEqual(0.0, net.parameters().Sum(p => p.grad!.abs().sum().item<float>()));
+        var before = net.parameters().First().data<float>().ToArray();
+        nn.functional.mse_loss(net.forward(ones(2, 5)), zeros(2, 3)).backward();
+        adam.Step();
+        Assert.IsFalse(before.SequenceEqual(net.parameters().First().data<float>().ToArray()), "the step changed the module's own weights");
+    }
+}
