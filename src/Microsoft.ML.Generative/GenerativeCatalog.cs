@@ -1,3 +1,4 @@
+using Microsoft.ML.Generative.Autoregressive;
 using Microsoft.ML.Generative.Evaluation;
 using Microsoft.ML.Generative.Flows;
 using Microsoft.ML.Generative.Gan;
@@ -166,5 +167,46 @@ public sealed partial class GenerativeCatalog
 
     /// <summary>A generative adversarial network with every setting given by <paramref name="options"/>.</summary>
     public GenerativeAdversarialNetworkEstimator GenerativeAdversarialNetwork(GenerativeAdversarialNetworkOptions options)
+        => new(Environment, options);
+
+    /// <summary>
+    /// A next-token model (causal Transformer, GRU or LSTM) of the sequences in <paramref name="inputColumnName"/>:
+    /// scores each sequence's log-likelihood and generates new ones.
+    /// </summary>
+    /// <param name="inputColumnName">Input: a String column, or a vector of keys (TokenizeIntoCharactersAsKeys, or TokenizeIntoWords + MapValueToKey).</param>
+    /// <param name="architecture">The network.</param>
+    /// <param name="tokenization">How a String column is split into tokens.</param>
+    /// <param name="contextLength">The longest training window, in tokens.</param>
+    /// <param name="numberOfEpochs">Passes over the training data.</param>
+    /// <param name="batchSize">Sequences (windows) per optimizer step.</param>
+    /// <param name="learningRate">Peak AdamW step size (warm-up + cosine schedule).</param>
+    /// <example>
+    /// <code>
+    /// var model = mlContext.Generative().AutoregressiveModel("Name", contextLength: 32).Fit(names);
+    /// string name = model.Complete("mar", temperature: 0.8, seed: 1);
+    /// </code>
+    /// See <c>examples/Microsoft.ML.Generative.Examples.Autoregressive</c> for a runnable program.
+    /// </example>
+    public AutoregressiveModelEstimator AutoregressiveModel(
+        string inputColumnName = AutoregressiveModelOptions.Defaults.InputColumnName,
+        SequenceArchitecture architecture = SequenceArchitecture.Transformer,
+        Tokenization tokenization = Tokenization.Characters,
+        int contextLength = AutoregressiveModelOptions.Defaults.ContextLength,
+        int numberOfEpochs = Training.GenerativeTrainerOptions.Defaults.NumberOfEpochs,
+        int batchSize = AutoregressiveModelOptions.Defaults.BatchSize,
+        double learningRate = AutoregressiveModelOptions.Defaults.LearningRate)
+        => new(Environment, new AutoregressiveModelOptions
+        {
+            InputColumnName = inputColumnName,
+            Architecture = architecture,
+            Tokenization = tokenization,
+            ContextLength = contextLength,
+            NumberOfEpochs = numberOfEpochs,
+            BatchSize = batchSize,
+            LearningRate = learningRate,
+        });
+
+    /// <summary>A next-token sequence model with every setting given by <paramref name="options"/>.</summary>
+    public AutoregressiveModelEstimator AutoregressiveModel(AutoregressiveModelOptions options)
         => new(Environment, options);
 }

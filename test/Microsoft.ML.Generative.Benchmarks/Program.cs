@@ -1,5 +1,6 @@
 // Benchmarks of Microsoft.ML.Generative. Usage (from the repository root):
 //   dotnet run -c Release --project test/Microsoft.ML.Generative.Benchmarks -- [training|hardware|scoring|memory|all|evaluation|pytorch]
+//   ... -- autoregressive [epochs (3)] [repeats (1)]   (the autoregressive family's anchor; see Autoregressive.cs)
 //   ... -- flows [pairs] [epochs]   (normalizing flows vs a PyTorch twin, see FlowBenchmarks.cs)
 // Each suite prints a table and writes artifacts/bench/<suite>.json. Comparisons are interleaved in one run and
 // reported as ratios, because the machines are shared and noisy. See docs/benchmarks.md.
@@ -34,6 +35,7 @@ var suites = new Dictionary<string, Action>
     ["memory"] = () => Suites.Memory(root, digits.Train),
     ["scale"] = () => Suites.Scale(root, digits.Train, args.Length > 1 ? long.Parse(args[1]) : 2_000_000),
     ["micro"] = () => Suites.Micro(root, digits.Train),
+    ["autoregressive"] = () => AutoregressiveSuite.Run(root, epochs: args.Length > 1 ? int.Parse(args[1]) : 3, repeats: args.Length > 2 ? int.Parse(args[2]) : 1),
     ["flows-nsf"] = () => FlowBenchmarks.SplineVariant(root, double.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture), int.Parse(args[2]), args.Length > 3 ? int.Parse(args[3]) : 100),
     ["flows"] = () => FlowBenchmarks.Run(root, digits.Train, digits.Test, args.Length > 1 ? int.Parse(args[1]) : 3, args.Length > 2 ? int.Parse(args[2]) : 100),
     ["gan"] = () => GanBenchmark.Run(root, digits.Train, digits.Test, args.Length > 1 ? int.Parse(args[1]) : 20),

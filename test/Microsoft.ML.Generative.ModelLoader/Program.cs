@@ -1,9 +1,10 @@
-// Usage: ModelLoader <model.zip> <input.txt> <output.txt> [columns]
+// Usage: ModelLoader <model.zip> <input.txt> <output.txt> [columns | text]
 // input.txt: one row per line, space-separated floats (the "Features" vector). The model is loaded with a fresh
 // MLContext and no registration call; output.txt gets each row's float outputs, written with round-trip precision so
 // that the caller can compare bits. [columns]: comma-separated output columns, each a float scalar or float vector,
 // written in that order (default "Score,Latent", the VAE's). The special column "@Sample:N:SEED" writes N rows of
-// the last transformer's Sample(N, SEED) instead (for generative transformers that have it).
+// the last transformer's Sample(N, SEED) instead (for generative transformers that have it). With "text", input.txt
+// holds one string per line (the "Text" column) and output.txt gets each row's LogLikelihood, TokenCount, Perplexity.
 using System;
 using System.Collections.Generic;
 using System.Globalization;
@@ -14,6 +15,17 @@ using Microsoft.ML.Data;
 
 var ml = new MLContext(seed: 123);
 var model = ml.Model.Load(args[0], out _);
+if (args.Length > 3 && args[3] == "text")
+{
+    var texts = ml.Data.LoadFromEnumerable(File.ReadAllLines(args[1]).Select(t => new TextRow { Text = t }));
+    var scoredText = model.Transform(texts);
+    var ll = scoredText.GetColumn<float>("LogLikelihood").ToArray();
+    var tc = scoredText.GetColumn<float>("TokenCount").ToArray();
+    var ppl = scoredText.GetColumn<float>("Perplexity").ToArray();
+    File.WriteAllLines(args[2], ll.Select((v, i) =>
+        string.Join(" ", new[] { v, tc[i], ppl[i] }.Select(x => x.ToString("R", CultureInfo.InvariantCulture)))));
+    return 0;
+}
 var columns = (args.Length > 3 ? args[3] : "Score,Latent").Split(',');
 if (columns[0].StartsWith("@Sample:", StringComparison.Ordinal))
 {
@@ -46,4 +58,9 @@ return 0;
 public sealed class InputRow
 {
     public float[] Features { get; set; } = Array.Empty<float>();
+}
+
+public sealed class TextRow
+{
+    public string Text { get; set; } = "";
 }

@@ -7,20 +7,25 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Generative.Data;
 
 /// <summary>
-/// Mini-batches of feature rows, <c>[B, D]</c> float32, for the training engine. Each batch tensor is created when
-/// the enumerator moves to it, inside the caller's dispose scope, and is valid until the next move.
+/// Mini-batches for the training engine, of any batch type: a float matrix (<see cref="BatchSource"/>) or a set of
+/// named tensors (<see cref="SequenceBatchSource"/>). Each batch's tensors are created when the enumerator moves to
+/// it, inside the caller's dispose scope, and are valid until the next move.
 /// </summary>
-internal abstract class BatchSource : IDisposable
+internal abstract class BatchSource<TBatch> : IDisposable
 {
-    /// <summary>Rows per epoch.</summary>
+    /// <summary>Rows (examples) per epoch.</summary>
     public abstract long Rows { get; }
 
-    public abstract int Dimension { get; }
-
     /// <summary>One epoch of batches; shuffled with <paramref name="generator"/> when <paramref name="shuffle"/> is set.</summary>
-    public abstract IEnumerable<Tensor> Batches(int batchSize, bool shuffle, Generator generator, int epoch);
+    public abstract IEnumerable<TBatch> Batches(int batchSize, bool shuffle, Generator generator, int epoch);
 
     public abstract void Dispose();
+}
+
+/// <summary>Mini-batches of feature rows, <c>[B, D]</c> float32: the float-vector families' batches.</summary>
+internal abstract class BatchSource : BatchSource<Tensor>
+{
+    public abstract int Dimension { get; }
 }
 
 /// <summary>

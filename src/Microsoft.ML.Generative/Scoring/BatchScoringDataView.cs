@@ -7,20 +7,20 @@ using Microsoft.ML.Runtime;
 namespace Microsoft.ML.Generative.Scoring;
 
 /// <summary>
-/// The lazy result of <see cref="GenerativeTransformerBase.Transform"/>. Its cursor reads up to
-/// <see cref="GenerativeTransformerBase.ScoringBatchSize"/> input rows ahead, keeps a copy of every active input
+/// The lazy result of <see cref="GenerativeTransformerCore.Transform"/>. Its cursor reads up to
+/// <see cref="GenerativeTransformerCore.ScoringCapacity"/> input rows ahead, keeps a copy of every active input
 /// column of those rows, scores them in one forward pass, and then serves them row by row. The schema is exactly the
 /// one <see cref="RowToRowMapperTransform"/> would give, so batch and row-at-a-time scoring are interchangeable.
 /// </summary>
 internal sealed class BatchScoringDataView : IDataView
 {
     private readonly IHost _host;
-    private readonly GenerativeTransformerBase _model;
+    private readonly GenerativeTransformerCore _model;
     private readonly IDataView _input;
     private readonly ColumnBindings _bindings;
     private readonly int _featureIndex;
 
-    public BatchScoringDataView(IHost host, GenerativeTransformerBase model, IDataView input)
+    public BatchScoringDataView(IHost host, GenerativeTransformerCore model, IDataView input)
     {
         _host = host;
         _model = model;
@@ -69,9 +69,7 @@ internal sealed class BatchScoringDataView : IDataView
         private readonly Dictionary<int, ColumnBuffer> _inputBuffers = new();
         private readonly ValueGetter<DataViewRowId> _inputIdGetter;
         private readonly DataViewRowId[] _ids;
-        private readonly ValueGetter<VBuffer<float>>? _featureGetter;
-        private VBuffer<float> _featureBuffer;
-        private readonly float[] _features;
+        private readonly ScoringInput? _scoringInput;
         private readonly float[]?[] _outputs;
         private int _filled;
         private int _slot = -1;
@@ -84,18 +82,16 @@ internal sealed class BatchScoringDataView : IDataView
             _input = input;
             _activeOutputs = activeOutputs;
             _scoring = scoring;
-            // 512 rows per forward pass, fewer for very wide rows (at most 16M floats of features in a batch).
-            _capacity = (int)Math.Clamp((1L << 24) / Math.Max(1, parent._model.InputDimension), 1, GenerativeTransformerBase.ScoringBatchSize);
+            _capacity = Math.Clamp(parent._model.ScoringCapacity, 1, GenerativeTransformerCore.ScoringBatchSize);
             foreach (int i in activeInputs)
                 _inputBuffers[i] = ColumnBuffer.Create(input, input.Schema[i], _capacity);
             _inputIdGetter = input.GetIdGetter();
             _ids = new DataViewRowId[_capacity];
             var model = parent._model;
-            _features = scoring ? new float[_capacity * model.InputDimension] : Array.Empty<float>();
             _outputs = new float[]?[activeOutputs.Length];
             if (scoring)
             {
-                _featureGetter = input.GetGetter<VBuffer<float>>(input.Schema[parent._featureIndex]);
+                _scoringInput = model.CreateScoringInput(input, parent._featureIndex, _capacity);
                 for (int j = 0; j < activeOutputs.Length; j++)
                     _outputs[j] = activeOutputs[j] ? new float[_capacity * model.ScoringColumns[j].Width] : null;
             }
@@ -135,26 +131,20 @@ internal sealed class BatchScoringDataView : IDataView
         private bool FillBatch()
         {
             _filled = 0;
-            int dim = _parent._model.InputDimension;
             while (_filled < _capacity && _input.MoveNext())
             {
                 foreach (var buffer in _inputBuffers.Values)
                     buffer.Capture(_filled);
                 _inputIdGetter(ref _ids[_filled]);
                 if (_scoring)
-                {
-                    _featureGetter!(ref _featureBuffer);
-                    if (_featureBuffer.Length != dim)
-                        throw _parent._host.Except($"Feature column '{_parent._model.FeatureColumnName}' has {_featureBuffer.Length} values in row {_input.Position}; the model expects {dim}.");
-                    _featureBuffer.CopyTo(_features.AsSpan(_filled * dim, dim));
-                }
+                    _scoringInput!.Capture(_filled);
                 _filled++;
             }
             if (_filled == 0)
                 return false;
             _parent._host.CheckAlive();
             if (_scoring)
-                _parent._model.ScoreBatch(_features, _filled, _outputs);
+                _scoringInput!.Score(_filled, _outputs);
             return true;
         }
 

@@ -1,28 +1,22 @@
 using System;
-using System.Linq;
 using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
 
 namespace Microsoft.ML.Generative.Scoring;
 
 /// <summary>
-/// What every generative transformer shares: one known-size <see cref="float"/> vector input column mapped to
-/// <see cref="float"/> output columns. <see cref="Transform"/> scores rows in batches (one forward pass per batch,
-/// not per row); <see cref="GetRowToRowMapper"/> (used by <c>PredictionEngine</c>) scores one row at a time.
-/// Both run the same <see cref="ScoreBatch"/>, but the same row scored alone and inside a batch can differ in the
+/// The float-vector generative transformer: one known-size <see cref="float"/> vector input column mapped to
+/// <see cref="float"/> output columns. <see cref="GenerativeTransformerCore.Transform"/> scores rows in batches (one
+/// forward pass per batch, not per row); <see cref="GenerativeTransformerCore.GetRowToRowMapper"/> (used by
+/// <c>PredictionEngine</c>) scores one row at a time. Both run the same <see cref="ScoreBatch"/>, but the same row scored alone and inside a batch can differ in the
 /// last bits (up to about 2e-7 relative in float32): libtorch's matrix multiply picks its kernel and summation order
 /// by batch shape. Compare scores with a tolerance, not with <c>==</c>; results are repeatable for the same batching.
 /// </summary>
-public abstract class GenerativeTransformerBase : ITransformer, ICanSaveModel
+public abstract class GenerativeTransformerBase : GenerativeTransformerCore
 {
-    /// <summary>Rows scored per forward pass by <see cref="Transform"/>.</summary>
-    internal const int ScoringBatchSize = 512;
-
-    private protected readonly IHost Host;
-
     private protected GenerativeTransformerBase(IHost host, string featureColumnName, int inputDimension)
+        : base(host)
     {
-        Host = host;
         FeatureColumnName = featureColumnName;
         InputDimension = inputDimension;
     }
@@ -33,9 +27,21 @@ public abstract class GenerativeTransformerBase : ITransformer, ICanSaveModel
     /// <summary>The number of features the model was trained on.</summary>
     public int InputDimension { get; }
 
-    bool ITransformer.IsRowToRowMapper => true;
+    internal override string InputColumnName => FeatureColumnName;
 
-    internal abstract ScoringColumn[] ScoringColumns { get; }
+    // The float-vector families' documentation names these members on this class: forwarded, same behaviour.
+
+    /// <summary>Scores every row of <paramref name="input"/>, lazily and in batches.</summary>
+    public new IDataView Transform(IDataView input) => base.Transform(input);
+
+    /// <summary>A row-at-a-time mapper, as used by <c>PredictionEngine</c>.</summary>
+    public new IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => base.GetRowToRowMapper(inputSchema);
+
+    /// <summary>The input schema plus the output columns (an input column of the same name is hidden).</summary>
+    public new DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => base.GetOutputSchema(inputSchema);
+
+    // 512 rows per forward pass, fewer for very wide rows (at most 16M floats of features in a batch).
+    internal override int ScoringCapacity => (int)Math.Clamp((1L << 24) / Math.Max(1, InputDimension), 1, ScoringBatchSize);
 
     /// <summary>
     /// Scores <paramref name="count"/> rows held row-major in <paramref name="features"/> into
@@ -44,36 +50,8 @@ public abstract class GenerativeTransformerBase : ITransformer, ICanSaveModel
     /// </summary>
     internal abstract void ScoreBatch(float[] features, int count, float[]?[] outputs);
 
-    private protected abstract void SaveModel(ModelSaveContext ctx);
-
-    void ICanSaveModel.Save(ModelSaveContext ctx) => SaveModel(ctx);
-
-    /// <summary>The input schema plus the output columns (an input column of the same name is hidden).</summary>
-    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema)
-    {
-        Host.CheckValue(inputSchema, nameof(inputSchema));
-        return RowToRowMapperTransform.GetOutputSchema(inputSchema, MakeRowMapper(inputSchema));
-    }
-
-    /// <summary>Scores every row of <paramref name="input"/>, lazily and in batches.</summary>
-    public IDataView Transform(IDataView input)
-    {
-        Host.CheckValue(input, nameof(input));
-        CheckInput(input.Schema);
-        return new BatchScoringDataView(Host, this, input);
-    }
-
-    /// <summary>A row-at-a-time mapper, as used by <c>PredictionEngine</c>.</summary>
-    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema)
-    {
-        Host.CheckValue(inputSchema, nameof(inputSchema));
-        return new RowToRowMapperTransform(Host, new EmptyDataView(Host, inputSchema), MakeRowMapper(inputSchema), MakeRowMapper);
-    }
-
-    private protected IRowMapper MakeRowMapper(DataViewSchema schema) => new RowMapper(this, schema);
-
     /// <summary>The input column's index, after checking its type and size.</summary>
-    internal int CheckInput(DataViewSchema schema)
+    internal override int CheckInput(DataViewSchema schema)
     {
         int size = Data.FeatureColumn.Check(Host, schema, FeatureColumnName, out int index);
         if (size != InputDimension)
@@ -82,81 +60,33 @@ public abstract class GenerativeTransformerBase : ITransformer, ICanSaveModel
         return index;
     }
 
-    internal DataViewSchema.DetachedColumn[] MakeOutputColumns()
-        => ScoringColumns.Select(c => new DataViewSchema.DetachedColumn(c.Name, c.Type)).ToArray();
+    internal override ScoringInput CreateScoringInput(DataViewRow row, int inputIndex, int capacity)
+        => new FeatureInput(this, row, inputIndex, capacity);
 
-    /// <summary>Scores one row at a time; the outputs of a row are computed once and shared by its getters.</summary>
-    private sealed class RowMapper : IRowMapper
+    /// <summary>Feature vectors copied row-major into one array, scored by <see cref="ScoreBatch"/>.</summary>
+    private sealed class FeatureInput : ScoringInput
     {
-        private readonly GenerativeTransformerBase _parent;
-        private readonly int _featureIndex;
+        private readonly GenerativeTransformerBase _model;
+        private readonly ValueGetter<VBuffer<float>> _getter;
+        private readonly float[] _features;
+        private VBuffer<float> _buffer;
 
-        public RowMapper(GenerativeTransformerBase parent, DataViewSchema inputSchema)
+        public FeatureInput(GenerativeTransformerBase model, DataViewRow row, int inputIndex, int capacity)
         {
-            _parent = parent;
-            _featureIndex = parent.CheckInput(inputSchema);
+            _model = model;
+            _getter = row.GetGetter<VBuffer<float>>(row.Schema[inputIndex]);
+            _features = new float[capacity * model.InputDimension];
         }
 
-        public DataViewSchema.DetachedColumn[] GetOutputColumns() => _parent.MakeOutputColumns();
-
-        public Func<int, bool> GetDependencies(Func<int, bool> activeOutput)
+        public override void Capture(int slot)
         {
-            bool any = Enumerable.Range(0, _parent.ScoringColumns.Length).Any(activeOutput);
-            return col => any && col == _featureIndex;
+            int dim = _model.InputDimension;
+            _getter(ref _buffer);
+            if (_buffer.Length != dim)
+                throw _model.Host.Except($"Feature column '{_model.FeatureColumnName}' has {_buffer.Length} values in this row; the model expects {dim}.");
+            _buffer.CopyTo(_features.AsSpan(slot * dim, dim));
         }
 
-        public Delegate[] CreateGetters(DataViewRow input, Func<int, bool> activeOutput, out Action? disposer)
-        {
-            disposer = null;
-            var columns = _parent.ScoringColumns;
-            var getters = new Delegate[columns.Length];
-            if (!Enumerable.Range(0, columns.Length).Any(activeOutput))
-                return getters;
-
-            var featureGetter = input.GetGetter<VBuffer<float>>(input.Schema[_featureIndex]);
-            var features = new float[_parent.InputDimension];
-            var buffer = default(VBuffer<float>);
-            var outputs = new float[]?[columns.Length];
-            for (int j = 0; j < columns.Length; j++)
-                outputs[j] = activeOutput(j) ? new float[columns[j].Width] : null;
-            long cachedPosition = -1;
-
-            void Ensure()
-            {
-                if (cachedPosition == input.Position)
-                    return;
-                featureGetter(ref buffer);
-                if (buffer.Length != features.Length)
-                    throw _parent.Host.Except($"Feature column '{_parent.FeatureColumnName}' has {buffer.Length} values in this row; the model expects {features.Length}.");
-                buffer.CopyTo(features);
-                _parent.ScoreBatch(features, 1, outputs);
-                cachedPosition = input.Position;
-            }
-
-            for (int j = 0; j < columns.Length; j++)
-            {
-                if (outputs[j] is not float[] values)
-                    continue;
-                if (columns[j].Size == 0)
-                {
-                    getters[j] = (ValueGetter<float>)((ref float dst) => { Ensure(); dst = values[0]; });
-                }
-                else
-                {
-                    getters[j] = (ValueGetter<VBuffer<float>>)((ref VBuffer<float> dst) =>
-                    {
-                        Ensure();
-                        var editor = VBufferEditor.Create(ref dst, values.Length);
-                        values.AsSpan().CopyTo(editor.Values);
-                        dst = editor.Commit();
-                    });
-                }
-            }
-            return getters;
-        }
-
-        public ITransformer GetTransformer() => _parent;
-
-        public void Save(ModelSaveContext ctx) => _parent.SaveModel(ctx);
+        public override void Score(int count, float[]?[] outputs) => _model.ScoreBatch(_features, count, outputs);
     }
 }

@@ -5,15 +5,23 @@ using static TorchSharp.torch;
 
 namespace Microsoft.ML.Generative.Training;
 
-/// <summary>Where a training step stands; errors and schedules (such as KL warm-up) read it.</summary>
-internal readonly record struct StepInfo(int Epoch, int Batch, int BatchesPerEpoch, long GlobalStep);
+/// <summary>
+/// Where a training step stands; errors and schedules (such as KL warm-up) read it. <paramref name="LearningRateFactor"/>
+/// is the engine's learning-rate schedule at this step (a multiple of each parameter group's initial rate), or
+/// <see langword="null"/> when no schedule is set (<see cref="LearningRateSchedule.Constant"/>): then the rates are
+/// never touched.
+/// </summary>
+internal readonly record struct StepInfo(int Epoch, int Batch, int BatchesPerEpoch, long GlobalStep, double? LearningRateFactor = null);
 
 /// <summary>
 /// What a model family gives the shared <see cref="TrainingEngine"/>: its modules, how one batch is trained and how
 /// one batch is evaluated. The engine owns epochs, shuffling, dispose scopes, cancellation, progress, validation and
 /// early stopping. A family with several optimizers (a GAN) drives them all inside <see cref="TrainStep"/>.
+/// This is the general form, for any batch type (a float matrix, or a set of named tensors such as token ids and
+/// targets, see <see cref="Data.SequenceBatch"/>); <see cref="GenerativeObjective"/> is the float-matrix case.
 /// </summary>
-internal abstract class GenerativeObjective : IDisposable
+/// <typeparam name="TBatch">What one mini-batch is; its tensors are created inside the engine's per-step scope.</typeparam>
+internal abstract class GenerativeObjective<TBatch> : IDisposable
 {
     /// <summary>Loss names; the first is the optimized objective, reported as <c>"Loss"</c>.</summary>
     public abstract IReadOnlyList<string> LossNames { get; }
@@ -21,11 +29,23 @@ internal abstract class GenerativeObjective : IDisposable
     /// <summary>The module(s) whose weights make up the model (saved, restored by early stopping).</summary>
     public abstract nn.Module Model { get; }
 
-    /// <summary>Trains on one batch <c>[B, D]</c>; returns the batch's mean losses, detached, shape <c>[LossNames.Count]</c>.</summary>
-    public abstract Tensor TrainStep(Tensor batch, StepInfo step);
+    /// <summary>Trains on one batch; returns the batch's mean losses, detached, shape <c>[LossNames.Count]</c>.</summary>
+    public abstract Tensor TrainStep(TBatch batch, StepInfo step);
 
     /// <summary>Evaluates one batch without gradients; returns its mean losses, shape <c>[LossNames.Count]</c>.</summary>
-    public abstract Tensor EvaluateBatch(Tensor batch);
+    public abstract Tensor EvaluateBatch(TBatch batch);
+
+    /// <summary>Rows (examples) in <paramref name="batch"/>, for <see cref="EpochSummary.Rows"/>.</summary>
+    public abstract long RowsOf(TBatch batch);
+
+    /// <summary>
+    /// How much <paramref name="batch"/>'s mean losses weigh in the epoch mean: its rows (the default), or for
+    /// per-token losses its number of non-padding tokens, so that an epoch's loss is the mean per token.
+    /// </summary>
+    public virtual double WeightOf(TBatch batch) => RowsOf(batch);
+
+    /// <summary>The log line of one epoch; a family may add derived numbers (perplexity, bits per token).</summary>
+    public virtual string DescribeEpoch(EpochSummary summary) => summary.ToString();
 
     /// <summary>Called before each epoch (epochs count from 1).</summary>
     public virtual void BeginEpoch(int epoch)
@@ -62,6 +82,9 @@ internal abstract class GenerativeObjective : IDisposable
 
     protected string FeatureColumnName { get; init; } = "Features";
 
+    // Each parameter group's unscheduled rate, remembered at its first scheduled step.
+    private readonly Dictionary<object, double> _baseRates = new(ReferenceEqualityComparer.Instance);
+
     protected double LearningRate { get; init; }
 
     /// <summary>
@@ -71,6 +94,16 @@ internal abstract class GenerativeObjective : IDisposable
     protected void OptimizerStep(optim.Optimizer optimizer, Tensor loss, IEnumerable<TorchSharp.Modules.Parameter> parameters, StepInfo step, string lossName = "loss")
     {
         CheckFinite(loss, step, lossName);
+        if (step.LearningRateFactor is double factor)
+        {
+            foreach (var group in optimizer.ParamGroups)
+            {
+                // The rate each group was created with, remembered at its first scheduled step.
+                if (!_baseRates.TryGetValue(group, out double baseRate))
+                    _baseRates[group] = baseRate = group.LearningRate;
+                group.LearningRate = baseRate * factor;
+            }
+        }
         optimizer.zero_grad();
         loss.backward();
         if (GradientClipNorm > 0)
@@ -86,6 +119,12 @@ internal abstract class GenerativeObjective : IDisposable
     protected void OptimizerStep(FlatAdam optimizer, Tensor loss, StepInfo step, string lossName = "loss")
     {
         CheckFinite(loss, step, lossName);
+        if (step.LearningRateFactor is double factor)
+        {
+            if (!_baseRates.TryGetValue(optimizer, out double baseRate))
+                _baseRates[optimizer] = baseRate = optimizer.LearningRate;
+            optimizer.LearningRate = baseRate * factor;
+        }
         optimizer.ZeroGrad();
         loss.backward();
         if (GradientClipNorm > 0)
@@ -113,4 +152,11 @@ internal abstract class GenerativeObjective : IDisposable
     }
 
     public abstract void Dispose();
+}
+
+/// <summary>The float-matrix objective: every batch is one <c>[B, D]</c> float32 tensor of feature rows.</summary>
+internal abstract class GenerativeObjective : GenerativeObjective<Tensor>
+{
+    /// <summary>The batch's first dimension.</summary>
+    public override long RowsOf(Tensor batch) => batch.shape[0];
 }

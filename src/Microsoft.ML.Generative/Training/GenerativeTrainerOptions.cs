@@ -13,6 +13,22 @@ public enum GenerativeOptimizer
     AdamW,
 }
 
+/// <summary>How the learning rate changes over training (see <see cref="GenerativeTrainerOptions.LearningRateSchedule"/>).</summary>
+public enum LearningRateSchedule
+{
+    /// <summary>The rate stays <see cref="GenerativeTrainerOptions.LearningRate"/> throughout.</summary>
+    Constant,
+
+    /// <summary>
+    /// Linear warm-up from 0 to <see cref="GenerativeTrainerOptions.LearningRate"/> over
+    /// <see cref="GenerativeTrainerOptions.WarmupSteps"/> steps, then cosine decay to
+    /// <see cref="GenerativeTrainerOptions.MinimumLearningRateFraction"/> × the rate at the last step (Loshchilov and
+    /// Hutter, 2017, "SGDR"; the warm-up as in Vaswani et al., 2017): at step s (from 1) of S,
+    /// lr = base · s / W for s ≤ W, else base · (m + (1 − m) · ½ (1 + cos(π (s − W) / (S − W)))).
+    /// </summary>
+    WarmupCosine,
+}
+
 /// <summary>
 /// Training settings shared by every generative model family: data, epochs, optimizer, validation and early stopping.
 /// A family's options class extends this one and adds only its own settings.
@@ -60,6 +76,18 @@ public abstract class GenerativeTrainerOptions
 
     /// <summary>Weight decay; L2 for <see cref="GenerativeOptimizer.Adam"/>, decoupled for AdamW. Default 0.</summary>
     public double WeightDecay { get; set; }
+
+    /// <summary>The learning-rate schedule. Default <see cref="LearningRateSchedule.Constant"/>.</summary>
+    public LearningRateSchedule LearningRateSchedule { get; set; } = LearningRateSchedule.Constant;
+
+    /// <summary>Steps of linear warm-up of <see cref="LearningRateSchedule.WarmupCosine"/>. Default 0.</summary>
+    public int WarmupSteps { get; set; }
+
+    /// <summary>
+    /// The learning rate at the end of <see cref="LearningRateSchedule.WarmupCosine"/>, as a fraction of
+    /// <see cref="LearningRate"/>. Default 0.1.
+    /// </summary>
+    public double MinimumLearningRateFraction { get; set; } = 0.1;
 
     /// <summary>
     /// Clip the gradients' global L2 norm to this value before each step; 0 (the default) turns clipping off.
@@ -113,7 +141,12 @@ public abstract class GenerativeTrainerOptions
     /// <summary>Optional callback, called after every epoch with the epoch's losses.</summary>
     public IProgress<EpochSummary>? Progress { get; set; }
 
-    internal TrainingSettings ToSettings() => new(NumberOfEpochs, BatchSize, EarlyStoppingPatience, Progress, CancellationToken);
+    internal TrainingSettings ToSettings() => new(NumberOfEpochs, BatchSize, EarlyStoppingPatience, Progress, CancellationToken)
+    {
+        Schedule = LearningRateSchedule,
+        WarmupSteps = WarmupSteps,
+        MinimumLearningRateFraction = MinimumLearningRateFraction,
+    };
 
     /// <summary>Checks every shared setting; families call this and then check their own.</summary>
     internal virtual void Check(IExceptionContext ectx)
@@ -130,6 +163,9 @@ public abstract class GenerativeTrainerOptions
         ectx.CheckUserArg(ValidationFraction >= 0 && ValidationFraction < 1, nameof(ValidationFraction), $"Must be in [0, 1); got {ValidationFraction}.");
         ectx.CheckUserArg(MaxCachedMegabytes >= 0, nameof(MaxCachedMegabytes), $"Must be non-negative (0 = always stream); got {MaxCachedMegabytes}.");
         ectx.CheckUserArg(ShuffleBufferRows > 0, nameof(ShuffleBufferRows), $"Must be positive; got {ShuffleBufferRows}.");
+        ectx.CheckUserArg(Enum.IsDefined(LearningRateSchedule), nameof(LearningRateSchedule), $"Unknown schedule {(int)LearningRateSchedule}.");
+        ectx.CheckUserArg(WarmupSteps >= 0, nameof(WarmupSteps), $"Must be non-negative; got {WarmupSteps}.");
+        ectx.CheckUserArg(MinimumLearningRateFraction >= 0 && MinimumLearningRateFraction <= 1, nameof(MinimumLearningRateFraction), $"Must be in [0, 1]; got {MinimumLearningRateFraction}.");
         ectx.CheckUserArg(EarlyStoppingPatience >= 0, nameof(EarlyStoppingPatience), $"Must be non-negative (0 = off); got {EarlyStoppingPatience}.");
     }
 }

@@ -11,7 +11,31 @@ namespace Microsoft.ML.Generative.Training;
 
 /// <summary>Settings the engine reads; every family's options map onto these.</summary>
 internal sealed record TrainingSettings(int NumberOfEpochs, int BatchSize, int EarlyStoppingPatience, IProgress<EpochSummary>? Progress,
-    System.Threading.CancellationToken Cancellation);
+    System.Threading.CancellationToken Cancellation)
+{
+    /// <summary>The learning-rate schedule; <see cref="LearningRateSchedule.Constant"/> leaves the rates alone.</summary>
+    public LearningRateSchedule Schedule { get; init; }
+
+    public int WarmupSteps { get; init; }
+
+    public double MinimumLearningRateFraction { get; init; } = 0.1;
+
+    /// <summary>
+    /// The schedule's multiple of the base rate at <paramref name="step"/> (from 1) of <paramref name="totalSteps"/>,
+    /// or null for <see cref="LearningRateSchedule.Constant"/>.
+    /// </summary>
+    public double? LearningRateFactor(long step, long totalSteps)
+    {
+        if (Schedule == LearningRateSchedule.Constant)
+            return null;
+        if (step <= WarmupSteps)
+            return (double)step / WarmupSteps;
+        long decaySteps = Math.Max(1, totalSteps - WarmupSteps);
+        double progress = Math.Min(1.0, (double)(step - WarmupSteps) / decaySteps);
+        double m = MinimumLearningRateFraction;
+        return m + (1 - m) * 0.5 * (1 + Math.Cos(Math.PI * progress));
+    }
+}
 
 /// <summary>
 /// The one training loop every model family runs: epochs of shuffled mini-batches, a dispose scope per step, a
@@ -26,8 +50,9 @@ internal static class TrainingEngine
     /// <param name="validation">Validation batches, or <see langword="null"/>.</param>
     /// <param name="settings">Epochs, batch size, patience, progress callback.</param>
     /// <param name="generator">Shuffling randomness, seeded by the caller.</param>
-    public static IReadOnlyList<EpochSummary> Run(IHost host, GenerativeObjective objective, BatchSource train, BatchSource? validation,
-        TrainingSettings settings, Generator generator)
+    /// <typeparam name="TBatch">The batch type: a float matrix <see cref="Tensor"/> or, e.g., a <see cref="SequenceBatch"/>.</typeparam>
+    public static IReadOnlyList<EpochSummary> Run<TBatch>(IHost host, GenerativeObjective<TBatch> objective, BatchSource<TBatch> train,
+        BatchSource<TBatch>? validation, TrainingSettings settings, Generator generator)
     {
         var history = new List<EpochSummary>();
         long rows = train.Rows;
@@ -51,6 +76,7 @@ internal static class TrainingEngine
                 var epochClock = Stopwatch.StartNew();
                 double[] trainLosses;
                 long seen = 0;
+                double weight = 0;
                 using (var sums = zeros(names.Count, dtype: ScalarType.Float64))
                 {
                     using var batches = train.Batches(settings.BatchSize, shuffle: true, generator, epoch).GetEnumerator();
@@ -62,13 +88,17 @@ internal static class TrainingEngine
                         if (!batches.MoveNext())
                             break;
                         var batch = batches.Current;
-                        long count = batch.shape[0];
-                        var losses = objective.TrainStep(batch, new StepInfo(epoch, b + 1, batchesPerEpoch, ++globalStep));
+                        long count = objective.RowsOf(batch);
+                        double w = objective.WeightOf(batch);
+                        ++globalStep;
+                        var losses = objective.TrainStep(batch, new StepInfo(epoch, b + 1, batchesPerEpoch, globalStep,
+                            settings.LearningRateFactor(globalStep, (long)batchesPerEpoch * settings.NumberOfEpochs)));
                         // Accumulated on the tensor side: no host read per step beyond the NaN guard.
-                        sums.add_(losses, alpha: count); // float32 into the float64 sums
+                        sums.add_(losses, alpha: w); // float32 into the float64 sums
                         seen += count;
+                        weight += w;
                     }
-                    using var means = sums.div(seen);
+                    using var means = sums.div(Math.Max(weight, double.Epsilon));
                     trainLosses = means.data<double>().ToArray();
                 }
                 epochClock.Stop();
@@ -80,7 +110,7 @@ internal static class TrainingEngine
                 var summary = new EpochSummary(epoch, settings.NumberOfEpochs, ToDictionary(names, trainLosses),
                     validationLosses is null ? null : ToDictionary(names, validationLosses), seen, epochClock.Elapsed, total.Elapsed);
                 history.Add(summary);
-                ch.Info("{0}", summary);
+                ch.Info("{0}", objective.DescribeEpoch(summary));
                 settings.Progress?.Report(summary);
 
                 if (validationLosses is not null && settings.EarlyStoppingPatience > 0 && epoch >= objective.FirstComparableEpoch)
@@ -122,14 +152,14 @@ internal static class TrainingEngine
     }
 
     /// <summary>Mean losses over all rows of <paramref name="data"/>, in order, without gradients.</summary>
-    public static double[] Evaluate(IHost host, GenerativeObjective objective, BatchSource data, int batchSize,
+    public static double[] Evaluate<TBatch>(IHost host, GenerativeObjective<TBatch> objective, BatchSource<TBatch> data, int batchSize,
         System.Threading.CancellationToken cancellation = default)
     {
         objective.Model.eval();
         objective.BeginEvaluation();
         using var noGrad = no_grad();
         using var sums = zeros(objective.LossNames.Count, dtype: ScalarType.Float64);
-        long seen = 0;
+        double seen = 0;
         using var generator = new Generator(0);
         using var batches = data.Batches(batchSize, shuffle: false, generator, epoch: 0).GetEnumerator();
         while (true)
@@ -139,12 +169,12 @@ internal static class TrainingEngine
             if (!batches.MoveNext())
                 break;
             var batch = batches.Current;
-            long count = batch.shape[0];
+            double w = objective.WeightOf(batch);
             var losses = objective.EvaluateBatch(batch);
-            sums.add_(losses, alpha: count); // float32 into the float64 sums
-            seen += count;
+            sums.add_(losses, alpha: w); // float32 into the float64 sums
+            seen += w;
         }
-        using var means = sums.div(seen);
+        using var means = sums.div(Math.Max(seen, double.Epsilon));
         var result = means.data<double>().ToArray();
         objective.EndEvaluation(result);
         return result;

@@ -21,7 +21,7 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Generative.Vae;
 
 /// <summary>
-/// A trained variational autoencoder. <see cref="GenerativeTransformerBase.Transform"/> adds three columns: the
+/// A trained variational autoencoder. <see cref="GenerativeTransformerCore.Transform"/> adds three columns: the
 /// posterior mean (<c>Latent</c>), the decoder mean at that code (<c>Reconstruction</c>) and the per-row negative
 /// ELBO in nats (<c>Score</c>, higher = more anomalous). It also samples new rows, encodes and decodes.
 /// </summary>

@@ -1,0 +1,85 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using Microsoft.ML.Generative.Data;
+using Microsoft.ML.Generative.Losses;
+using Microsoft.ML.Generative.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Generative.Autoregressive;
+
+/// <summary>
+/// Next-token cross-entropy over the real (non-padding) targets of a <see cref="SequenceBatch"/>, optionally
+/// label-smoothed; batches weigh by their number of targets, so an epoch's losses are means per token.
+/// Reported: <c>Loss</c> (the optimized, smoothed objective) and <c>Nll</c> (unsmoothed, nats per token).
+/// </summary>
+internal sealed class AutoregressiveObjective : GenerativeObjective<SequenceBatch>
+{
+    internal static readonly string[] Names = { "Loss", "Nll" };
+    private readonly SequenceNetwork _network;
+    private readonly optim.Optimizer _optimizer;
+    private readonly List<TorchSharp.Modules.Parameter> _parameters;
+    private readonly double _labelSmoothing;
+
+    public AutoregressiveObjective(SequenceNetwork network, AutoregressiveModelOptions options)
+    {
+        _network = network;
+        _labelSmoothing = options.LabelSmoothing;
+        _parameters = network.parameters().ToList();
+        GradientClipNorm = options.GradientClipNorm;
+        LearningRate = options.LearningRate;
+        FeatureColumnName = options.InputColumnName;
+        // Weight decay on matrices (weights, embeddings) only, never on biases and LayerNorm gains (as in nanoGPT).
+        var decayed = network.named_parameters().Where(p => p.parameter.dim() >= 2).Select(p => p.parameter).ToList();
+        var other = network.named_parameters().Where(p => p.parameter.dim() < 2).Select(p => p.parameter).ToList();
+        if (options.Optimizer == GenerativeOptimizer.AdamW)
+        {
+            _optimizer = optim.AdamW(new[]
+            {
+                new TorchSharp.Modules.AdamW.ParamGroup(decayed, options.LearningRate, options.Beta1, options.Beta2, 1e-8, options.WeightDecay, false, false),
+                new TorchSharp.Modules.AdamW.ParamGroup(other, options.LearningRate, options.Beta1, options.Beta2, 1e-8, 0, false, false),
+            }, options.LearningRate, options.Beta1, options.Beta2);
+        }
+        else
+        {
+            _optimizer = optim.Adam(_parameters, options.LearningRate, options.Beta1, options.Beta2, weight_decay: options.WeightDecay);
+        }
+    }
+
+    public override IReadOnlyList<string> LossNames => Names;
+
+    public override nn.Module Model => _network;
+
+    public override long RowsOf(SequenceBatch batch) => batch.Rows;
+
+    public override double WeightOf(SequenceBatch batch) => batch.TokenCount;
+
+    public override Tensor TrainStep(SequenceBatch batch, StepInfo step)
+    {
+        var logits = _network.forward(batch.Inputs);                                                   // [B, T, V]
+        var loss = SequenceLosses.NextTokenCrossEntropy(logits, batch.Targets, SequenceBatch.IgnoreIndex, _labelSmoothing);
+        OptimizerStep(_optimizer, loss, _parameters, step, "next-token cross-entropy");
+        using var noGrad = no_grad();
+        var nll = _labelSmoothing > 0 ? SequenceLosses.NextTokenCrossEntropy(logits, batch.Targets, SequenceBatch.IgnoreIndex) : loss;
+        return stack(new[] { loss, nll }).detach();
+    }
+
+    public override Tensor EvaluateBatch(SequenceBatch batch)
+    {
+        var logits = _network.forward(batch.Inputs);
+        var loss = SequenceLosses.NextTokenCrossEntropy(logits, batch.Targets, SequenceBatch.IgnoreIndex, _labelSmoothing);
+        var nll = _labelSmoothing > 0 ? SequenceLosses.NextTokenCrossEntropy(logits, batch.Targets, SequenceBatch.IgnoreIndex) : loss;
+        return stack(new[] { loss, nll });
+    }
+
+    public override string DescribeEpoch(EpochSummary summary)
+        => summary + ", " + Describe("train", summary.TrainingLosses["Nll"])
+           + (summary.ValidationLosses is { } v ? ", " + Describe("validation", v["Nll"]) : "");
+
+    /// <summary>"train NLL 1.2345 nats/token (perplexity 3.44, 1.781 bits/token)"; perplexity overflows to +∞, never throws.</summary>
+    internal static string Describe(string what, double nll)
+        => $"{what} NLL {nll:F4} nats/token (perplexity {Math.Exp(nll):G4}, {nll / Math.Log(2):F3} bits/token)";
+
+    public override void Dispose() => _optimizer.Dispose();
+}
