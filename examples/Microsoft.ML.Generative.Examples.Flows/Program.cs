@@ -15,6 +15,7 @@ using System.Linq;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Generative;
+using Microsoft.ML.Generative.Evaluation;
 using Microsoft.ML.Generative.Examples;
 using Microsoft.ML.Generative.Flows;
 using SkiaSharp;
@@ -101,6 +102,12 @@ density.SavePng(densityPath, 760, 520);
 // samples.png: data beside samples, same axes.
 IDataView samples = flow.Sample(2000, seed: 7);                 // rows in the original units of "Features"
 var sampled = samples.GetColumn<float[]>("Features").ToArray();
+
+// How close are the samples to held-out points, and did the flow copy its training points? (docs/evaluation.md)
+var evaluation = ml.Generative().Evaluate(real: best.Transform(test), generated: samples, featureColumnName: "Features",
+    options: new GenerativeEvaluationOptions { Training = best.Transform(train), Seed = 1, DetectionFolds = 3 });
+Console.WriteLine("Samples vs test points:");
+Console.WriteLine(evaluation);
 byte[] Panel(string title, double[] xs, double[] ys, ScottPlot.Color color)
 {
     var plot = new ScottPlot.Plot();

@@ -16,6 +16,7 @@ using System.Linq;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Generative;
+using Microsoft.ML.Generative.Evaluation;
 using Microsoft.ML.Generative.Examples;
 using Microsoft.ML.Generative.Gan;
 using Microsoft.ML.Generative.Losses;
@@ -110,6 +111,12 @@ using (var classifier = DigitClassifier.Train(train))
     double floor = classifier.FrechetDistance(train.Select(d => d.Features).ToArray(), test.Select(d => d.Features).ToArray());
     Console.WriteLine($"FD of 2,000 samples to the test digits in a 784-256-10 classifier's features: {fdClassifier:F1} (training vs test digits: {floor:F1}).");
 }
+
+// The library's evaluation of 2,000 samples against the test digits, in pixel space (docs/evaluation.md).
+var evaluation = ml.Generative().Evaluate(real: testData, generated: model.Sample(2000, seed: 13), featureColumnName: "Features",
+    options: new GenerativeEvaluationOptions { Training = trainData, Seed = 1, DetectionFolds = 3, DetectionMaxRows = 1000 });
+Console.WriteLine("Samples vs test digits:");
+Console.WriteLine(evaluation);
 
 // What the discriminator thinks of test digits and of samples (a realness logit; not a calibrated anomaly score).
 var realScores = model.Transform(testData).GetColumn<float>("DiscriminatorScore").ToArray();
