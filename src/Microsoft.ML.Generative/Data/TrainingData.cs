@@ -23,11 +23,13 @@ internal static class TrainingData
             try
             {
                 var validation = Open(host, ch, validationData, "Validation", options, rowCheck, cap, seed, _ => true);
-                if (validation.Dimension != train.Dimension)
+                int validationDimension = validation.Dimension;
+                if (validationDimension != train.Dimension)
                 {
+                    // The sizes are read before the source is disposed: a disposed in-memory source has no shape.
                     validation.Dispose();
                     throw host.ExceptParam(nameof(validationData),
-                        $"Validation column '{options.FeatureColumnName}' has {validation.Dimension} values per row; the training data has {train.Dimension}.");
+                        $"Validation column '{options.FeatureColumnName}' has {validationDimension} values per row; the training data has {train.Dimension}. Pass validation rows with the same features as the training rows.");
                 }
                 return (train, validation);
             }

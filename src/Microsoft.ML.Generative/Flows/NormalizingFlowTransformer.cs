@@ -198,7 +198,7 @@ public sealed class NormalizingFlowTransformer : GenerativeTransformerBase, IDis
     /// <param name="seed">Seed of the draw; the same seed gives the same rows.</param>
     public IDataView Sample(int count, int seed)
     {
-        Host.CheckParam(count > 0, nameof(count), $"Must be positive; got {count}.");
+        CheckSampleCount(count);
         int d = InputDimension;
         float[] values;
         using (var scope = NewDisposeScope())

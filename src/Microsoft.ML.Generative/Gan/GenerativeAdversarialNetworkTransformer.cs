@@ -106,7 +106,7 @@ public sealed class GenerativeAdversarialNetworkTransformer : GenerativeTransfor
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="count"/> is not positive.</exception>
     public IDataView Sample(int count, int seed)
     {
-        Host.CheckParam(count > 0, nameof(count), $"Must be positive; got {count}.");
+        CheckSampleCount(count);
         var rows = new float[count][];
         using var generator = new Generator((ulong)seed);
         // In batches, so that a large draw does not hold every intermediate activation at once.

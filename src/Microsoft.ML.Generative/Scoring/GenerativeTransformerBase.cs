@@ -24,6 +24,20 @@ public abstract class GenerativeTransformerBase : GenerativeTransformerCore
     /// <summary>The input column: a vector of <see cref="float"/> of size <see cref="InputDimension"/>.</summary>
     public string FeatureColumnName { get; }
 
+    /// <summary>
+    /// The most values (rows × <see cref="InputDimension"/>) one <c>Sample</c> call returns: 2²⁸ floats, 1 GiB. Samples
+    /// are built in memory; draw larger sets in several calls with different seeds.
+    /// </summary>
+    public const long MaximumSampleValues = 1L << 28;
+
+    /// <summary>Checks the row count of a <c>Sample</c> call: positive, and at most <see cref="MaximumSampleValues"/> values.</summary>
+    private protected void CheckSampleCount(int count)
+    {
+        Host.CheckParam(count > 0, nameof(count), $"Must be positive; got {count}.");
+        Host.CheckParam((long)count * InputDimension <= MaximumSampleValues, nameof(count),
+            $"{count} rows of {InputDimension} values exceed the {MaximumSampleValues:N0} values one Sample call builds in memory; draw them in several calls with different seeds.");
+    }
+
     /// <summary>The number of features the model was trained on.</summary>
     public int InputDimension { get; }
 

@@ -144,7 +144,7 @@ public sealed class VariationalAutoencoderTransformer : GenerativeTransformerBas
     /// <param name="seed">Seed of the draw; the same seed gives the same rows.</param>
     public IDataView Sample(int count, int seed)
     {
-        Host.CheckParam(count > 0, nameof(count), $"Must be positive; got {count}.");
+        CheckSampleCount(count);
         float[] values;
         using (var scope = NewDisposeScope())
         using (var inference = inference_mode())

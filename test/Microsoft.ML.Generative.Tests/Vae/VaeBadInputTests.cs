@@ -35,6 +35,33 @@ public sealed class VaeBadInputTests
         public float[] Features { get; set; } = Array.Empty<float>();
     }
 
+    public sealed class Row4
+    {
+        [VectorType(4)] public float[] Features { get; set; } = new float[4];
+    }
+
+    [TestMethod]
+    public void ValidationDataOfAnotherWidthIsNamedWithBothWidths()
+    {
+        // Found by a new-user review: the message was lost (the sizes were read after the source was disposed).
+        var ml = new MLContext(seed: 1);
+        var train = ml.Data.LoadFromEnumerable(TestData.BinaryPrototypes(32));
+        var validation = ml.Data.LoadFromEnumerable(Enumerable.Range(0, 8).Select(_ => new Row4()).ToArray());
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => ml.Generative().VariationalAutoencoder(Options()).Fit(train, validation));
+        StringAssert.Contains(e.Message, "has 4 values per row");
+        StringAssert.Contains(e.Message, $"the training data has {Row16.Size}");
+    }
+
+    [TestMethod]
+    public void SampleCountsBeyondTheInMemoryCapAreRefusedClearly()
+    {
+        var ml = new MLContext(seed: 1);
+        using var model = ml.Generative().VariationalAutoencoder(Options()).Fit(ml.Data.LoadFromEnumerable(TestData.BinaryPrototypes(32)));
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => model.Sample(int.MaxValue, seed: 1));
+        StringAssert.Contains(e.Message, "several calls");
+        Assert.Throws<ArgumentOutOfRangeException>(() => model.Sample(0, seed: 1));
+    }
+
     [TestMethod]
     public void MissingColumnIsNamed()
     {
