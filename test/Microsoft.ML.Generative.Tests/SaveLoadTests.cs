@@ -93,14 +93,7 @@ public sealed class SaveLoadTests
         string loader = typeof(SaveLoadTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
             .Single(a => a.Key == "ModelLoaderPath").Value!;
         Assert.IsTrue(File.Exists(loader), loader);
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (var a in new[] { loader, zip, input, output })
-            start.ArgumentList.Add(a);
-        using var process = Process.Start(start)!;
-        string stderr = process.StandardError.ReadToEnd();
-        process.StandardOutput.ReadToEnd();
-        Assert.IsTrue(process.WaitForExit(120_000), "the loader process hung");
-        Assert.AreEqual(0, process.ExitCode, stderr);
+        ModelFiles.RunLoader(loader, zip, input, output);
 
         var scored = model.Transform(data);
         var expected = scored.GetColumn<float>("Score").Zip(scored.GetColumn<float[]>("Latent"),
@@ -114,22 +107,7 @@ public sealed class SaveLoadTests
         var (model, data, ml) = TrainChain();
         string path = TempFile("model.zip");
         ml.Model.Save(model, data.Schema, path);
-        using (var zip = ZipFile.Open(path, ZipArchiveMode.Update))
-        {
-            var entry = zip.Entries.Single(e => e.FullName.EndsWith("TorchWeights", StringComparison.Ordinal));
-            byte[] bytes;
-            using (var s = entry.Open())
-            using (var copy = new MemoryStream())
-            {
-                s.CopyTo(copy);
-                bytes = copy.ToArray();
-            }
-            bytes[bytes.Length / 2] ^= 0xFF;
-            entry.Delete();
-            var replacement = zip.CreateEntry(entry.FullName);
-            using var w = replacement.Open();
-            w.Write(bytes);
-        }
+        ModelFiles.DamageWeights(path);
         // ML.NET's own Load creates components through reflection: the message is inside TargetInvocationExceptions.
         var e = Assert.Throws<Exception>(() => new MLContext().Model.Load(path, out _));
         var inner = Unwrap(e);

@@ -74,14 +74,7 @@ public sealed class AutoregressiveSaveLoadTests
         File.WriteAllLines(input, Probe);
         string loader = typeof(AutoregressiveSaveLoadTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
             .Single(a => a.Key == "ModelLoaderPath").Value!;
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (var a in new[] { loader, zip, input, output, "text" })
-            start.ArgumentList.Add(a);
-        using var process = Process.Start(start)!;
-        string stderr = process.StandardError.ReadToEnd();
-        process.StandardOutput.ReadToEnd();
-        Assert.IsTrue(process.WaitForExit(120_000), "the loader process hung");
-        Assert.AreEqual(0, process.ExitCode, stderr);
+        ModelFiles.RunLoader(loader, zip, input, output, "text");
 
         var scored = model.Transform(ProbeData(ml));
         var ll = scored.GetColumn<float>("LogLikelihood").ToArray();
@@ -97,21 +90,7 @@ public sealed class AutoregressiveSaveLoadTests
         var model = AutoregressiveTests.Train(AutoregressiveTests.Small(SequenceArchitecture.Gru, 1), SequenceTestData.Names(64), out var data, out var ml);
         string path = TempFile("model.zip");
         ml.Model.Save(model, data.Schema, path);
-        using (var zip = ZipFile.Open(path, ZipArchiveMode.Update))
-        {
-            var entry = zip.Entries.Single(e => e.FullName.EndsWith("TorchWeights", StringComparison.Ordinal));
-            byte[] bytes;
-            using (var s = entry.Open())
-            using (var copy = new MemoryStream())
-            {
-                s.CopyTo(copy);
-                bytes = copy.ToArray();
-            }
-            bytes[bytes.Length / 2] ^= 0xFF;
-            entry.Delete();
-            using var w = zip.CreateEntry(entry.FullName).Open();
-            w.Write(bytes);
-        }
+        ModelFiles.DamageWeights(path);
         var e = Assert.Throws<Exception>(() => new MLContext().Model.Load(path, out _));
         while (e is TargetInvocationException && e.InnerException is not null)
             e = e.InnerException;
