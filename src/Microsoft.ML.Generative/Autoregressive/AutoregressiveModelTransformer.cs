@@ -431,14 +431,14 @@ public sealed class AutoregressiveModelTransformer : GenerativeTransformerCore, 
             var kind = (SequenceArchitecture)ctx.Reader.ReadInt32();
             if (!Enum.IsDefined(kind))
                 throw ModelPersistence.Corrupt(ModelName, $"unknown architecture ({(int)kind})");
-            int v = ReadPositive(ctx.Reader, "vocabulary size");
+            int v = ModelPersistence.ReadInt32InRange(ctx.Reader, ModelName, "vocabulary size");
             if (v != vocabulary.Size)
                 throw ModelPersistence.Corrupt(ModelName, $"the network's vocabulary size ({v}) differs from the vocabulary's ({vocabulary.Size})");
-            int e = ReadPositive(ctx.Reader, "embedding dimension");
-            int h = ReadPositive(ctx.Reader, "hidden size");
-            int l = ReadPositive(ctx.Reader, "number of layers");
-            int heads = ReadPositive(ctx.Reader, "number of heads");
-            int c = ReadPositive(ctx.Reader, "context length");
+            int e = ModelPersistence.ReadInt32InRange(ctx.Reader, ModelName, "embedding dimension");
+            int h = ModelPersistence.ReadInt32InRange(ctx.Reader, ModelName, "hidden size");
+            int l = ModelPersistence.ReadInt32InRange(ctx.Reader, ModelName, "number of layers");
+            int heads = ModelPersistence.ReadInt32InRange(ctx.Reader, ModelName, "number of heads");
+            int c = ModelPersistence.ReadInt32InRange(ctx.Reader, ModelName, "context length");
             double dropout = ctx.Reader.ReadDouble();
             bool tie = ctx.Reader.ReadBoolean();
             if (!(dropout >= 0 && dropout < 1) || e % heads != 0)
@@ -472,11 +472,4 @@ public sealed class AutoregressiveModelTransformer : GenerativeTransformerCore, 
     private static IRowMapper Create(IHostEnvironment env, ModelLoadContext ctx, DataViewSchema inputSchema)
         => Create(env, ctx).MakeRowMapper(inputSchema);
 
-    private static int ReadPositive(BinaryReader reader, string what)
-    {
-        int value = reader.ReadInt32();
-        if (value <= 0 || value > 1 << 24)
-            throw ModelPersistence.Corrupt(ModelName, $"impossible {what} ({value})");
-        return value;
-    }
 }

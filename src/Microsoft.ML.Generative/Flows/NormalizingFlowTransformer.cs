@@ -316,16 +316,16 @@ public sealed class NormalizingFlowTransformer : GenerativeTransformerBase, IDis
         {
             var r = ctx.Reader;
             string feature = ctx.LoadNonEmptyString();
-            int d = ReadInRange(r, "input dimension", 1, 1 << 20);
+            int d = ModelPersistence.ReadInt32InRange(r, ModelName, "input dimension", 1, 1 << 20);
             var architecture = (FlowArchitecture)r.ReadInt32();
             if (!Enum.IsDefined(architecture))
                 throw ModelPersistence.Corrupt(ModelName, $"unknown architecture ({(int)architecture})");
-            int layers = ReadInRange(r, "number of layers", 1, 1024);
-            int hiddenCount = ReadInRange(r, "number of hidden layers", 0, 1024);
+            int layers = ModelPersistence.ReadInt32InRange(r, ModelName, "number of layers", 1, 1024);
+            int hiddenCount = ModelPersistence.ReadInt32InRange(r, ModelName, "number of hidden layers", 0, 1024);
             var hidden = new int[hiddenCount];
             for (int i = 0; i < hiddenCount; i++)
-                hidden[i] = ReadInRange(r, "hidden layer size", 1, 1 << 24);
-            int bins = ReadInRange(r, "number of bins", 2, 256);
+                hidden[i] = ModelPersistence.ReadInt32InRange(r, ModelName, "hidden layer size", 1, 1 << 24);
+            int bins = ModelPersistence.ReadInt32InRange(r, ModelName, "number of bins", 2, 256);
             double bound = r.ReadDouble();
             if (!(bound > 0 && double.IsFinite(bound)))
                 throw ModelPersistence.Corrupt(ModelName, $"impossible spline tail bound ({bound})");
@@ -340,8 +340,8 @@ public sealed class NormalizingFlowTransformer : GenerativeTransformerBase, IDis
                     throw ModelPersistence.Corrupt(ModelName, $"impossible standardization of slot {j} (mean {shift[j]}, standard deviation {scale[j]})");
             }
             bool dequantize = r.ReadBoolean();
-            int samples = ReadInRange(r, "number of dequantization samples", 1, 1000);
-            int levels = ReadInRange(r, "number of levels", 0, int.MaxValue);
+            int samples = ModelPersistence.ReadInt32InRange(r, ModelName, "number of dequantization samples", 1, 1000);
+            int levels = ModelPersistence.ReadInt32InRange(r, ModelName, "number of levels", 0, int.MaxValue);
             bool logit = r.ReadBoolean();
             double alpha = r.ReadDouble();
             if (!(alpha > 0 && alpha < 0.5))
@@ -379,11 +379,4 @@ public sealed class NormalizingFlowTransformer : GenerativeTransformerBase, IDis
     private static IRowMapper Create(IHostEnvironment env, ModelLoadContext ctx, DataViewSchema inputSchema)
         => Create(env, ctx).MakeRowMapper(inputSchema);
 
-    private static int ReadInRange(BinaryReader reader, string what, int min, int max)
-    {
-        int value = reader.ReadInt32();
-        if (value < min || value > max)
-            throw ModelPersistence.Corrupt(ModelName, $"impossible {what} ({value})");
-        return value;
-    }
 }

@@ -222,8 +222,8 @@ public sealed class GenerativeAdversarialNetworkTransformer : GenerativeTransfor
         try
         {
             string feature = ctx.LoadNonEmptyString();
-            int inputDimension = ReadPositive(ctx.Reader, "input dimension");
-            int latentDimension = ReadPositive(ctx.Reader, "latent dimension");
+            int inputDimension = ModelPersistence.ReadInt32InRange(ctx.Reader, ModelName, "input dimension");
+            int latentDimension = ModelPersistence.ReadInt32InRange(ctx.Reader, ModelName, "latent dimension");
             var generatorHidden = ReadSizes(ctx.Reader, "generator");
             var discriminatorHidden = ReadSizes(ctx.Reader, "discriminator");
             var activation = (GanActivation)ctx.Reader.ReadInt32();
@@ -276,15 +276,8 @@ public sealed class GenerativeAdversarialNetworkTransformer : GenerativeTransfor
             throw ModelPersistence.Corrupt(ModelName, $"impossible number of {network} hidden layers ({count})");
         var sizes = new int[count];
         for (int i = 0; i < count; i++)
-            sizes[i] = ReadPositive(reader, $"{network} hidden layer size");
+            sizes[i] = ModelPersistence.ReadInt32InRange(reader, ModelName, $"{network} hidden layer size");
         return sizes;
     }
 
-    private static int ReadPositive(BinaryReader reader, string what)
-    {
-        int value = reader.ReadInt32();
-        if (value <= 0 || value > 1 << 24)
-            throw ModelPersistence.Corrupt(ModelName, $"impossible {what} ({value})");
-        return value;
-    }
 }

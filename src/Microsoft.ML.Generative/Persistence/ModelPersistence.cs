@@ -159,6 +159,19 @@ internal static class ModelPersistence
         return history;
     }
 
+    /// <summary>
+    /// Reads one int32 field of a saved model's header and checks it against [<paramref name="min"/>,
+    /// <paramref name="max"/>] (positive and at most 2²⁴ by default), so that a damaged file fails with a clear
+    /// <see cref="InvalidDataException"/> before it can ask for an absurd allocation.
+    /// </summary>
+    public static int ReadInt32InRange(BinaryReader reader, string modelName, string what, int min = 1, int max = 1 << 24)
+    {
+        int value = reader.ReadInt32();
+        if (value < min || value > max)
+            throw Corrupt(modelName, $"impossible {what} ({value})");
+        return value;
+    }
+
     public static InvalidDataException Corrupt(string modelName, string what, Exception? inner = null)
         => new($"Cannot load the {modelName} from the model file: {what}. Save the model again, or check that the "
                + "file was copied completely.", inner);

@@ -256,14 +256,14 @@ public sealed class VariationalAutoencoderTransformer : GenerativeTransformerBas
         try
         {
             string feature = ctx.LoadNonEmptyString();
-            int inputDimension = ReadPositive(ctx.Reader, "input dimension");
-            int latentDimension = ReadPositive(ctx.Reader, "latent dimension");
+            int inputDimension = ModelPersistence.ReadInt32InRange(ctx.Reader, ModelName, "input dimension");
+            int latentDimension = ModelPersistence.ReadInt32InRange(ctx.Reader, ModelName, "latent dimension");
             int hiddenCount = ctx.Reader.ReadInt32();
             if (hiddenCount < 0 || hiddenCount > 1024)
                 throw ModelPersistence.Corrupt(ModelName, $"impossible number of hidden layers ({hiddenCount})");
             var hidden = new int[hiddenCount];
             for (int i = 0; i < hiddenCount; i++)
-                hidden[i] = ReadPositive(ctx.Reader, "hidden layer size");
+                hidden[i] = ModelPersistence.ReadInt32InRange(ctx.Reader, ModelName, "hidden layer size");
             var activation = (VaeActivation)ctx.Reader.ReadInt32();
             var likelihood = (VaeLikelihood)ctx.Reader.ReadInt32();
             if (!Enum.IsDefined(activation) || !Enum.IsDefined(likelihood))
@@ -299,11 +299,4 @@ public sealed class VariationalAutoencoderTransformer : GenerativeTransformerBas
     private static IRowMapper Create(IHostEnvironment env, ModelLoadContext ctx, DataViewSchema inputSchema)
         => Create(env, ctx).MakeRowMapper(inputSchema);
 
-    private static int ReadPositive(BinaryReader reader, string what)
-    {
-        int value = reader.ReadInt32();
-        if (value <= 0 || value > 1 << 24)
-            throw ModelPersistence.Corrupt(ModelName, $"impossible {what} ({value})");
-        return value;
-    }
 }
