@@ -46,18 +46,18 @@ internal sealed class AutoregressiveObjective : GenerativeObjective<SequenceBatc
     public override Tensor TrainStep(SequenceBatch batch, StepInfo step)
     {
         var logits = _network.forward(batch.Inputs);                                                   // [B, T, V]
-        var loss = SequenceLosses.NextTokenCrossEntropy(logits, batch.Targets, SequenceBatch.IgnoreIndex, _labelSmoothing);
+        var loss = SequenceLosses.NextTokenCrossEntropyUnchecked(logits, batch.Targets, SequenceBatch.IgnoreIndex, _labelSmoothing);
         OptimizerStep(_optimizer, loss, step, "next-token cross-entropy");
         using var noGrad = no_grad();
-        var nll = _labelSmoothing > 0 ? SequenceLosses.NextTokenCrossEntropy(logits, batch.Targets, SequenceBatch.IgnoreIndex) : loss;
+        var nll = _labelSmoothing > 0 ? SequenceLosses.NextTokenCrossEntropyUnchecked(logits, batch.Targets, SequenceBatch.IgnoreIndex) : loss;
         return stack(new[] { loss, nll }).detach();
     }
 
     public override Tensor EvaluateBatch(SequenceBatch batch)
     {
         var logits = _network.forward(batch.Inputs);
-        var loss = SequenceLosses.NextTokenCrossEntropy(logits, batch.Targets, SequenceBatch.IgnoreIndex, _labelSmoothing);
-        var nll = _labelSmoothing > 0 ? SequenceLosses.NextTokenCrossEntropy(logits, batch.Targets, SequenceBatch.IgnoreIndex) : loss;
+        var loss = SequenceLosses.NextTokenCrossEntropyUnchecked(logits, batch.Targets, SequenceBatch.IgnoreIndex, _labelSmoothing);
+        var nll = _labelSmoothing > 0 ? SequenceLosses.NextTokenCrossEntropyUnchecked(logits, batch.Targets, SequenceBatch.IgnoreIndex) : loss;
         return stack(new[] { loss, nll });
     }
 
