@@ -45,7 +45,7 @@ internal sealed class AutoregressiveObjective : GenerativeObjective<SequenceBatc
 
     public override Tensor TrainStep(SequenceBatch batch, StepInfo step)
     {
-        var logits = _network.forward(batch.Inputs);                                                   // [B, T, V]
+        var logits = _network.ForwardPadded(batch.Inputs, batch.Lengths);                                                   // [B, T, V]
         var loss = SequenceLosses.NextTokenCrossEntropyUnchecked(logits, batch.Targets, SequenceBatch.IgnoreIndex, _labelSmoothing);
         OptimizerStep(_optimizer, loss, step, "next-token cross-entropy");
         using var noGrad = no_grad();
@@ -55,7 +55,7 @@ internal sealed class AutoregressiveObjective : GenerativeObjective<SequenceBatc
 
     public override Tensor EvaluateBatch(SequenceBatch batch)
     {
-        var logits = _network.forward(batch.Inputs);
+        var logits = _network.ForwardPadded(batch.Inputs, batch.Lengths);
         var loss = SequenceLosses.NextTokenCrossEntropyUnchecked(logits, batch.Targets, SequenceBatch.IgnoreIndex, _labelSmoothing);
         var nll = _labelSmoothing > 0 ? SequenceLosses.NextTokenCrossEntropyUnchecked(logits, batch.Targets, SequenceBatch.IgnoreIndex) : loss;
         return stack(new[] { loss, nll });
