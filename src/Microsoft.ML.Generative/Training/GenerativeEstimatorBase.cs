@@ -52,7 +52,9 @@ public abstract class GenerativeEstimatorBase<TTransformer, TOptions> : IEstimat
             nameof(options.EarlyStoppingPatience), "Early stopping needs validation data: pass it to Fit or set ValidationFraction.");
 
         using var ch = Host.Start("Fitting " + ModelName);
-        var (train, validation) = TrainingData.Load(Host, ch, input, validationData, options, RowCheck, Seed);
+        // A conditional model: the condition's kind, width and key values come from the training schema.
+        var condition = options.ConditionColumn is string conditionColumn ? ConditionEncoding.FromSchema(Host, input.Schema, conditionColumn) : null;
+        var (train, validation) = TrainingData.Load(Host, ch, input, validationData, options, RowCheck, Seed, condition);
         using (train)
         using (validation)
         {
@@ -62,10 +64,11 @@ public abstract class GenerativeEstimatorBase<TTransformer, TOptions> : IEstimat
                 using var noise = new Generator((ulong)Seed);
                 using var shuffle = new Generator((ulong)Seed + 1);
                 using var objective = CreateObjective(network, noise, evaluationSeed: (ulong)Seed + 3);
-                ch.Info("Training {0} on {1} rows for {2} epochs, batch {3}, seed {4}.",
-                    Describe(network), train.Rows, options.NumberOfEpochs, options.BatchSize, Seed);
+                ch.Info("Training {0}{5} on {1} rows for {2} epochs, batch {3}, seed {4}.",
+                    Describe(network), train.Rows, options.NumberOfEpochs, options.BatchSize, Seed,
+                    condition is null ? "" : ", conditioned on the " + condition.Describe());
                 var history = TrainingEngine.Run(Host, objective, train, validation, options.ToSettings(), shuffle);
-                return CreateTransformer(network, history);
+                return CreateTransformer(network, history, condition);
             }
             catch
             {
@@ -80,6 +83,8 @@ public abstract class GenerativeEstimatorBase<TTransformer, TOptions> : IEstimat
     {
         Host.CheckValue(inputSchema, nameof(inputSchema));
         FeatureColumn.Check(Host, inputSchema, Options.FeatureColumnName);
+        if (Options.ConditionColumn is string condition)
+            ConditionEncoding.CheckShape(Host, inputSchema, condition);
         var columns = inputSchema.ToDictionary(c => c.Name);
         foreach (var (name, isVector) in OutputColumns)
         {
@@ -118,4 +123,11 @@ public abstract class GenerativeEstimatorBase<TTransformer, TOptions> : IEstimat
 
     /// <summary>Wraps the trained network; the transformer owns it from here on.</summary>
     private protected abstract TTransformer CreateTransformer(nn.Module network, IReadOnlyList<EpochSummary> history);
+
+    /// <summary>
+    /// Wraps the trained network of a model conditioned on <paramref name="condition"/> (null: unconditional, the
+    /// default calls the overload above); a family that supports <c>ConditionColumnName</c> overrides this.
+    /// </summary>
+    private protected virtual TTransformer CreateTransformer(nn.Module network, IReadOnlyList<EpochSummary> history, ConditionEncoding? condition)
+        => CreateTransformer(network, history);
 }
