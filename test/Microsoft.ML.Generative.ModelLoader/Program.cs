@@ -5,8 +5,9 @@
 // written in that order (default "Score,Latent", the VAE's). The special column "@Sample:N:SEED" writes N rows of
 // the last transformer's Sample(N, SEED) instead (for generative transformers that have it). With "text", input.txt
 // holds one string per line (the "Text" column) and output.txt gets each row's LogLikelihood, TokenCount, Perplexity.
-// Conditional models: a fifth argument "key:NAME:K" makes the first value of each input line a raw key (1 … K) of a key
-// column NAME, the rest the features; "@Sample:N:SEED:KEY" draws Sample(N, (uint)KEY, SEED).
+// Conditional models: a fifth argument "key:NAME:K" makes the first value of each input line the value of a key column
+// NAME of K values as an in-memory class holds it (0 … K − 1, ML.NET's raw keys 1 … K), the rest the features;
+// "@Sample:N:SEED:KEY" draws Sample(N, (uint)KEY, SEED), KEY a raw key (1 … K).
 using System;
 using System.Collections.Generic;
 using System.Globalization;

@@ -26,6 +26,7 @@ public sealed class ClassRow
     [VectorType(4)]
     public float[] Features { get; set; } = Array.Empty<float>();
 
+    /// <summary>The class as LoadFromEnumerable reads a key field: 0-based (0 … 2 become ML.NET's raw keys 1 … 3; 3 or more is a missing key).</summary>
     [KeyType(3)]
     public uint Class { get; set; }
 
@@ -82,8 +83,8 @@ internal static class ConditionalTestData
     }
 
     /// <summary>
-    /// Rows whose 4 features depend on the class: class k (1 … 3) puts mean 3 on feature k − 1 and N(0, 0.3²) noise
-    /// elsewhere; Context is (k, −k)/3; Species names the class ("Adelie", "Chinstrap", "Gentoo").
+    /// Rows whose 4 features depend on the class: class k (raw key 1 … 3) puts mean 3 on feature k − 1 and N(0, 0.3²) noise
+    /// elsewhere; Context is (k − 2, (k − 2)² − ⅔), centred; Species names the class ("Adelie", "Chinstrap", "Gentoo").
     /// </summary>
     public static ClassRow[] Classes(int rows, int seed = 0)
     {
@@ -94,7 +95,7 @@ internal static class ConditionalTestData
         {
             uint k = (uint)(i % 3) + 1;
             var f = Enumerable.Range(0, 4).Select(j => (float)(0.3 * Gauss() + (j == k - 1 ? 3 : 0))).ToArray();
-            return new ClassRow { Features = f, Class = k, Context = new[] { k / 3f, -k / 3f }, Species = names[k - 1] };
+            return new ClassRow { Features = f, Class = k - 1, Context = new[] { k - 2f, (k - 2f) * (k - 2f) - 2f / 3 }, Species = names[k - 1] };
         }).ToArray();
     }
 }
