@@ -141,6 +141,12 @@ public abstract class GenerativeTrainerOptions
     /// <summary>Optional callback, called after every epoch with the epoch's losses.</summary>
     public IProgress<EpochSummary>? Progress { get; set; }
 
+    /// <summary>
+    /// The condition column of a conditional model, or null: the families that support conditioning expose it as
+    /// their public <c>ConditionColumnName</c> option.
+    /// </summary>
+    internal virtual string? ConditionColumn => null;
+
     internal TrainingSettings ToSettings() => new(NumberOfEpochs, BatchSize, EarlyStoppingPatience, Progress, CancellationToken)
     {
         Schedule = LearningRateSchedule,
@@ -167,5 +173,11 @@ public abstract class GenerativeTrainerOptions
         ectx.CheckUserArg(WarmupSteps >= 0, nameof(WarmupSteps), $"Must be non-negative; got {WarmupSteps}.");
         ectx.CheckUserArg(MinimumLearningRateFraction >= 0 && MinimumLearningRateFraction <= 1, nameof(MinimumLearningRateFraction), $"Must be in [0, 1]; got {MinimumLearningRateFraction}.");
         ectx.CheckUserArg(EarlyStoppingPatience >= 0, nameof(EarlyStoppingPatience), $"Must be non-negative (0 = off); got {EarlyStoppingPatience}.");
+        if (ConditionColumn is string condition)
+        {
+            ectx.CheckUserArg(!string.IsNullOrWhiteSpace(condition), "ConditionColumnName", "Must name a column, or be null for an unconditional model.");
+            ectx.CheckUserArg(condition != FeatureColumnName, "ConditionColumnName",
+                $"Must differ from FeatureColumnName ('{FeatureColumnName}'): the condition is what the features are generated given.");
+        }
     }
 }

@@ -53,8 +53,9 @@ internal sealed class VaeObjective : GenerativeObjective
 
     public override Tensor TrainStep(Tensor batch, StepInfo step)
     {
+        // Rows [B, D + C] of a conditional model: the encoder sees all of it, the likelihood the features only.
         var (decoded, mu, logVar) = _network.Forward(batch, _noise);
-        var reconstruction = ReconstructionNll(_network, decoded, batch, _sigma);   // [B]
+        var reconstruction = ReconstructionNll(_network, decoded, _network.Split(batch).X, _sigma);   // [B]
         double beta = _beta;
         if (_warmupEpochs > 0)
             beta *= Math.Min(1.0, (double)step.GlobalStep / ((long)_warmupEpochs * step.BatchesPerEpoch));
@@ -67,7 +68,7 @@ internal sealed class VaeObjective : GenerativeObjective
     public override Tensor EvaluateBatch(Tensor batch)
     {
         var (decoded, mu, logVar) = _network.Forward(batch, _evaluationNoise);
-        var reconstruction = ReconstructionNll(_network, decoded, batch, _sigma);
+        var reconstruction = ReconstructionNll(_network, decoded, _network.Split(batch).X, _sigma);
         using var elbo = VaeLosses.Elbo(reconstruction, mu, logVar, _beta, LossReduction.Mean);
         return stack(new[] { elbo.Loss, elbo.Reconstruction, elbo.Kl });
     }
