@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Linq;
 using Microsoft.ML.Data;
 using Microsoft.ML.Generative.Data;
+using Microsoft.ML.Generative.Distributed;
 using Microsoft.ML.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -52,6 +53,8 @@ public abstract class GenerativeEstimatorBase<TTransformer, TOptions> : IEstimat
             nameof(options.EarlyStoppingPatience), "Early stopping needs validation data: pass it to Fit or set ValidationFraction.");
 
         using var ch = Host.Start("Fitting " + ModelName);
+        if (Communicator.ForTraining(options.DistributedTraining) is { } communicator)
+            return FitDistributed(communicator, ch, input, validationData, options);
         var (train, validation) = TrainingData.Load(Host, ch, input, validationData, options, RowCheck, Seed);
         using (train)
         using (validation)
@@ -72,6 +75,84 @@ public abstract class GenerativeEstimatorBase<TTransformer, TOptions> : IEstimat
                 network.Dispose();
                 throw;
             }
+        }
+    }
+
+    /// <summary>
+    /// <see cref="Fit(IDataView, IDataView)"/> on every rank of an MPI job: each phase that runs on its own (reading the
+    /// data, building the network) ends with a collective check, so a failure on any rank is thrown by every rank;
+    /// a failure only one rank sees where the others may wait in a collective ends the job (MPI_Abort) after logging it.
+    /// </summary>
+    private TTransformer FitDistributed(Communicator comm, IChannel ch, IDataView input, IDataView? validationData, TOptions options)
+    {
+        try
+        {
+            BatchSource? train = null, validation = null;
+            Exception? failure = null;
+            try
+            {
+                (train, validation) = TrainingData.Load(Host, ch, input, validationData, options, RowCheck, Seed);
+            }
+            catch (Exception e)
+            {
+                failure = e;
+            }
+            try
+            {
+                comm.Agree(failure, "reading the training data");
+            }
+            catch
+            {
+                train?.Dispose();
+                validation?.Dispose();
+                throw;
+            }
+            using (train)
+            using (validation)
+            {
+                nn.Module? network = null;
+                failure = null;
+                try
+                {
+                    // Sharded: data-dependent state (standardization, output maps) is computed over every rank's shard.
+                    network = BuildNetwork(options.ShardedData ? new GatheredBatchSource(train!, comm) : train!, ch);
+                }
+                catch (Exception e)
+                {
+                    failure = e;
+                }
+                try
+                {
+                    comm.Agree(failure, "building the network");
+                }
+                catch
+                {
+                    network?.Dispose();
+                    throw;
+                }
+                try
+                {
+                    using var noise = new Generator((ulong)Seed);
+                    using var shuffle = new Generator((ulong)Seed + 1);
+                    using var objective = CreateObjective(network!, noise, evaluationSeed: (ulong)Seed + 3);
+                    if (comm.IsRoot)
+                        ch.Info("Training {0} on {1} ranks ({2} data, {3} rows on rank 0) for {4} epochs, global batch {5}, seed {6}.",
+                            Describe(network!), comm.Size, options.ShardedData ? "sharded" : "replicated", train!.Rows, options.NumberOfEpochs,
+                            options.BatchSize, Seed);
+                    var history = TrainingEngine.Run(Host, objective, train!, validation, options.ToSettings() with { Distributed = comm }, shuffle);
+                    return CreateTransformer(network!, history);
+                }
+                catch
+                {
+                    network!.Dispose();
+                    throw;
+                }
+            }
+        }
+        catch (Exception e) when (!Communicator.IsAgreed(e))
+        {
+            comm.Abort(e, ch);
+            throw;
         }
     }
 

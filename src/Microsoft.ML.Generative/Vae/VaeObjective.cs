@@ -53,7 +53,13 @@ internal sealed class VaeObjective : GenerativeObjective
 
     public override Tensor TrainStep(Tensor batch, StepInfo step)
     {
-        var (decoded, mu, logVar) = _network.Forward(batch, _noise);
+        var (mu, logVar) = _network.Encode(batch);                                 // [B, L] each
+        // ε for this step's rows (in data-parallel training: this rank's slice of the global batch's draw).
+        var eps = RowNoise(step, mu.shape[0], n => randn(new[] { n, mu.shape[1] }, dtype: mu.dtype, device: mu.device, generator: _noise));
+        Tensor decoded;
+        using (var std = logVar.mul(0.5).exp_())
+        using (var z = eps.mul_(std).add_(mu))                                     // z = μ + σ·ε
+            decoded = _network.Decode(z);
         var reconstruction = ReconstructionNll(_network, decoded, batch, _sigma);   // [B]
         double beta = _beta;
         if (_warmupEpochs > 0)
