@@ -50,7 +50,7 @@ public sealed class DistributedTests
         {
             (code, output) = Run(ranks, "train", prefix + ranks);
             Assert.AreEqual(0, code, output);
-            foreach (var family in new[] { "vae", "flow", "gan" })
+            foreach (var family in new[] { "vae", "flow", "gan", "ar" })
             {
                 var reference = Read($"{prefix}1.{family}.rank0.txt");
                 var root = Read($"{prefix}{ranks}.{family}.rank0.txt");
