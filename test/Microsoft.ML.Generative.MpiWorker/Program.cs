@@ -4,6 +4,7 @@
 //            <prefix>.<family>.rank<r>.txt: each weight tensor (name, values) and the test rows' scores.
 //   sharded  the flow on data split unevenly over the ranks (ShardedData = true); same output.
 //   fail     sharded, and the last rank's shard holds a NaN: every rank prints "caught on rank r: <message>" and exits 3.
+//   cancel   the VAE; rank 0 cancels its token after epoch 1: every rank prints "caught on rank r: ..." and exits 3.
 //   abort    the VAE, and rank 0's progress callback throws (only rank 0 sees it): the job must end, not hang.
 // Data: rows from System.Random with fixed seeds, so every process makes the same rows.
 using System;
@@ -33,7 +34,11 @@ try
         {
             // 577 rows: the last global batch of 64 has one row, so ranks 1 and 2 train on a stand-in row with weight 0.
             var vaeTrain = Rows(577, 12, 11, unit: true);
-            var vaeModel = ml.Generative().VariationalAutoencoder(VaeOptions()).Fit(Load(vaeTrain));
+            var vaeOptions = VaeOptions();
+            vaeOptions.ValidationFraction = 0.2;
+            vaeOptions.EarlyStoppingPatience = 1;
+            vaeOptions.NumberOfEpochs = 4;
+            var vaeModel = ml.Generative().VariationalAutoencoder(vaeOptions).Fit(Load(vaeTrain));
             Write("vae", vaeModel.Network, vaeModel.Transform(Load(Rows(100, 12, 12, unit: true))));
 
             var flowModel = ml.Generative().NormalizingFlow(FlowOptions()).Fit(Load(Rows(577, 2, 21, unit: false)));
@@ -55,6 +60,7 @@ try
             };
             var arModel = ml.Generative().AutoregressiveModel(ar).Fit(Texts(203, 31));
             Write("ar", arModel.Network, arModel.Transform(Texts(40, 32)), "LogLikelihood");
+            Console.WriteLine($"rank {rank} of {size}: MPI library: {DistributedEnvironment.MpiLibraryVersion?.Split('\n')[0] ?? "none"}");
             break;
         }
         case "sharded":
@@ -87,6 +93,18 @@ try
             Console.WriteLine($"rank {rank}: trained (unexpected)");
             return 0;
         }
+        case "cancel":
+        {
+            // Rank 0 cancels its own token after epoch 1; every rank must stop with OperationCanceledException.
+            using var cancellation = new System.Threading.CancellationTokenSource();
+            var options = VaeOptions();
+            options.NumberOfEpochs = 20;
+            options.CancellationToken = cancellation.Token;
+            options.Progress = new Progress(e => cancellation.Cancel());
+            ml.Generative().VariationalAutoencoder(options).Fit(Load(Rows(577, 12, 11, unit: true)));
+            Console.WriteLine($"rank {rank}: trained (unexpected)");
+            return 0;
+        }
         case "abort":
         {
             var options = VaeOptions();
@@ -104,7 +122,7 @@ try
             throw new ArgumentException("unknown scenario " + scenario);
     }
 }
-catch (Exception e) when (scenario == "fail")
+catch (Exception e) when (scenario is "fail" or "cancel")
 {
     Console.WriteLine($"caught on rank {rank}: {e.GetType().Name}: {e.Message}");
     return 3;

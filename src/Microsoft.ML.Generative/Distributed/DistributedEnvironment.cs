@@ -87,7 +87,7 @@ public static class DistributedEnvironment
                 "Distributed training is on (DistributedTraining = Mpi), but this process was not started by an MPI launcher "
                 + "(no OMPI_COMM_WORLD_SIZE or PMI_SIZE in its environment). Launch every rank with mpirun, e.g. "
                 + "'mpirun -np 4 dotnet Trainer.dll', or set DistributedTraining = Auto (one process when not launched by mpirun) or Off.");
-            var library = MpiLibrary.Load();
+            var library = MpiLibrary.Load(mpichLauncher: Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_SIZE") is null);
             if (!library.IsInitialized)
             {
                 library.Initialize();

@@ -58,6 +58,9 @@ internal sealed unsafe class MpiLibrary
     // Open MPI 4/5 (libmpi.so.40), MPICH (libmpich.so.12, also shipped as libmpi.so.12), then the unversioned names.
     private static readonly string[] Candidates = { "libmpi.so.40", "libmpich.so.12", "libmpi.so.12", "libmpi.so", "libmpich.so" };
 
+    // Under an MPICH-ABI launcher (Hydra's PMI, MVAPICH) its library comes first.
+    private static readonly string[] MpichFirst = { "libmpich.so.12", "libmpi.so.12", "libmpich.so", "libmpi.so.40", "libmpi.so" };
+
     private readonly object _lock = new();
     private readonly nint _comm, _float32, _float64, _int64, _byte, _sum, _max, _min, _inPlace;
 
@@ -143,10 +146,11 @@ internal sealed unsafe class MpiLibrary
     /// Loads the MPI library: <see cref="LibraryVariable"/> when set, else the usual Open MPI and MPICH sonames.
     /// Throws <see cref="DllNotFoundException"/> with what to install when none loads.
     /// </summary>
-    public static MpiLibrary Load()
+    /// <param name="mpichLauncher">The process was started by an MPICH-ABI launcher: try MPICH's library first.</param>
+    public static MpiLibrary Load(bool mpichLauncher = false)
     {
         string? configured = Environment.GetEnvironmentVariable(LibraryVariable);
-        IEnumerable<string> names = string.IsNullOrWhiteSpace(configured) ? Candidates : new[] { configured };
+        IEnumerable<string> names = !string.IsNullOrWhiteSpace(configured) ? new[] { configured } : mpichLauncher ? MpichFirst : Candidates;
         var errors = new StringBuilder();
         foreach (var name in names)
         {
