@@ -43,6 +43,14 @@ internal sealed class AutoregressiveObjective : GenerativeObjective<SequenceBatc
 
     public override double WeightOf(SequenceBatch batch) => batch.TokenCount;
 
+    /// <summary>Windows <paramref name="start"/> … of the batch (data-parallel training), with their own token count.</summary>
+    public override SequenceBatch SliceRows(SequenceBatch batch, long start, long count)
+    {
+        var targets = batch.Targets.narrow(0, start, count);
+        using var counted = targets.ne(SequenceBatch.IgnoreIndex).sum();
+        return new SequenceBatch(batch.Inputs.narrow(0, start, count), targets, (int)count, counted.item<long>(), batch.Lengths.narrow(0, start, count));
+    }
+
     public override Tensor TrainStep(SequenceBatch batch, StepInfo step)
     {
         var logits = _network.ForwardPadded(batch.Inputs, batch.Lengths);                                                   // [B, T, V]
