@@ -67,4 +67,50 @@ internal static class CrossEntropyCost
         }
         report.Write(root);
     }
+
+    public static void RunPacking(string root, int rounds)
+    {
+        var report = new Report("rnn-packing");
+        Packing(report, rounds);
+        report.Write(root);
+    }
+
+    /// <summary>
+    /// A GRU's forward + backward on a batch of 64 random words (lengths from the benchmark's word list: 3–23, mean
+    /// ≈ 10 with the boundary token), padded to the longest vs packed (no step spent on padding).
+    /// </summary>
+    private static void Packing(Report report, int rounds)
+    {
+        var random = new Random(7);
+        using var network = SequenceNetwork.Create(new SequenceNetworkArchitecture(SequenceArchitecture.Gru, 30, 32, 128, 1, 1, 23, 0, false));
+        var lengths = Enumerable.Range(0, 64).Select(_ => (long)Math.Clamp((int)Math.Round(10 + 3 * NormalSample(random)), 3, 23)).ToArray();
+        long longest = lengths.Max();
+        using var tokens = randint(30, new long[] { 64, longest });
+        using var lengthTensor = tensor(lengths);
+        double Time(Func<Tensor> forward, int steps)
+        {
+            using (NewDisposeScope()) forward().sum().backward();
+            var watch = Stopwatch.StartNew();
+            for (int i = 0; i < steps; i++)
+            {
+                using var scope = NewDisposeScope();
+                forward().sum().backward();
+            }
+            return watch.Elapsed.TotalMilliseconds * 1000 / steps;
+        }
+        var padded = new List<double>();
+        var packed = new List<double>();
+        for (int r = 0; r < rounds; r++)
+        {
+            padded.Add(Time(() => network.forward(tokens), 40));
+            packed.Add(Time(() => network.ForwardPadded(tokens, lengthTensor), 40));
+        }
+        string shape = $"GRU [64 words, longest {longest}, mean {lengths.Average():F1}]";
+        report.Add(Figure.Of($"{shape}: padded fwd+bwd", "µs", padded));
+        report.Add(Figure.Of($"{shape}: packed fwd+bwd", "µs", packed));
+        report.Add(Figure.Of($"{shape}: padded / packed", "×", padded.Zip(packed, (a, b) => a / b).ToList()));
+    }
+
+    private static double NormalSample(Random random)
+        => Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble());
 }

@@ -146,7 +146,8 @@ internal sealed class GanObjective : GenerativeObjective
         var x = _network.FromUnits(units);                                        // [B, D] in G's range
         long b = x.shape[0];
         bool generatorStep = step.GlobalStep % _criticSteps == 0;
-        var z = randn(new long[] { b, _network.Architecture.LatentDimension }, generator: _noise);   // [B, L]
+        // [B, L]; in data-parallel training this rank's slice of the global batch's draw.
+        var z = RowNoise(step, b, n => randn(new long[] { n, _network.Architecture.LatentDimension }, generator: _noise));
         // With a generator step to follow, G's graph is kept and reused by it (one G forward per batch).
         Tensor fake;
         using (var gradMode = enable_grad(generatorStep))

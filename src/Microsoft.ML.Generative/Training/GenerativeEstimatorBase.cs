@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Linq;
 using Microsoft.ML.Data;
 using Microsoft.ML.Generative.Data;
+using Microsoft.ML.Generative.Distributed;
 using Microsoft.ML.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -31,11 +32,17 @@ public abstract class GenerativeEstimatorBase<TTransformer, TOptions> : Generati
     {
         // A conditional model: the condition's kind, width and key values come from the training schema.
         var condition = Options.ConditionColumn is string conditionColumn ? ConditionEncoding.FromSchema(Host, input.Schema, conditionColumn) : null;
-        var (train, validation) = TrainingData.Load(Host, ch, input, validationData, Options, RowCheck, Seed, condition);
+        // In data-parallel training each phase ends with a collective check (a failure on any rank stops every rank).
+        var communicator = Communicator.ForTraining(Options.DistributedTraining);
+        var (train, validation) = Collective(communicator, () => TrainingData.Load(Host, ch, input, validationData, Options, RowCheck, Seed, condition),
+            "reading the training data", loaded => { loaded.Train.Dispose(); loaded.Validation?.Dispose(); });
         using (train)
         using (validation)
         {
-            var network = BuildNetwork(train, ch);
+            // Sharded data: data-dependent state (standardization, output maps) is computed over every rank's shard.
+            var network = Collective(communicator,
+                () => BuildNetwork(communicator is not null && Options.ShardedData ? new GatheredBatchSource(train, communicator) : train, ch),
+                "building the network", n => n.Dispose());
             return Train(ch, train, validation, network,
                 () => $"{Describe(network)}{(condition is null ? "" : ", conditioned on the " + condition.Describe() + ",")} on {train.Rows} rows",
                 (noise, evaluationSeed) => CreateObjective(network, noise, evaluationSeed),
