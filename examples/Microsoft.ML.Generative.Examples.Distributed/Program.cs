@@ -72,12 +72,11 @@ return 0;
 (float[] Scores, ITransformer Model) Train(int epochs, DistributedTraining mode)
 {
     var ml = new MLContext(seed: 1);
-    if (DistributedEnvironment.IsRoot)
-        ml.Log += (_, e) => { if (e.Message.Contains("Epoch", StringComparison.Ordinal) || e.Message.StartsWith("Training ", StringComparison.Ordinal)) Console.WriteLine("  " + e.Message); };
     var (train, test) = Digits.Split(Digits.Load(Path.Combine(AppContext.BaseDirectory, "data", "mnist-digits.bin.gz")));
     var vae = ml.Generative().VariationalAutoencoder(new VariationalAutoencoderOptions
     {
         LatentDimension = 20, HiddenLayerSizes = new[] { 400 }, BatchSize = 128, NumberOfEpochs = epochs, Seed = 1, DistributedTraining = mode,
+        Progress = new EpochPrinter(),   // called on rank 0 only
     });
     var model = vae.Fit(ml.Data.LoadFromEnumerable(train));
     var scores = model.Transform(ml.Data.LoadFromEnumerable(test)).GetColumn<float>("Score").ToArray();
@@ -95,4 +94,9 @@ static string FindRoot()
     while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Generative.sln")))
         dir = dir.Parent;
     return dir?.FullName ?? Directory.GetCurrentDirectory();
+}
+
+internal sealed class EpochPrinter : IProgress<Microsoft.ML.Generative.Training.EpochSummary>
+{
+    public void Report(Microsoft.ML.Generative.Training.EpochSummary value) => Console.WriteLine("  " + value);
 }
