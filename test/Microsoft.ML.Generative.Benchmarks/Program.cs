@@ -43,7 +43,9 @@ var suites = new Dictionary<string, Action>
     ["memory"] = () => Suites.Memory(root, digits.Train),
     ["scale"] = () => Suites.Scale(root, digits.Train, args.Length > 1 ? long.Parse(args[1]) : 2_000_000),
     ["micro"] = () => Suites.Micro(root, digits.Train),
-    ["autoregressive"] = () => AutoregressiveSuite.Run(root, epochs: args.Length > 1 ? int.Parse(args[1]) : 3, repeats: args.Length > 2 ? int.Parse(args[2]) : 1),
+    ["autoregressive"] = () => AutoregressiveSuite.Run(root, epochs: args.Length > 1 ? int.Parse(args[1]) : 3, repeats: args.Length > 2 ? int.Parse(args[2]) : 1,
+        architectures: args.Length > 3 ? args[3] : "gru,transformer"),
+    ["autoregressive-variants"] = () => AutoregressiveSuite.Variants(root, args[1], args.Length > 2 ? int.Parse(args[2]) : 3, args.Length > 3 ? args[3] : "transformer"),
     ["flows-nsf"] = () => FlowBenchmarks.SplineVariant(root, double.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture), int.Parse(args[2]), args.Length > 3 ? int.Parse(args[3]) : 100),
     ["flows"] = () => FlowBenchmarks.Run(root, digits.Train, digits.Test, args.Length > 1 ? int.Parse(args[1]) : 3, args.Length > 2 ? int.Parse(args[2]) : 100),
     ["gan"] = () => GanBenchmark.Run(root, digits.Train, digits.Test, args.Length > 1 ? int.Parse(args[1]) : 20),
@@ -51,6 +53,8 @@ var suites = new Dictionary<string, Action>
     ["twin-data"] = () => PyTorchTwin.WriteData(args[1], digits.Train, digits.Test),   // the twin's input files, for profiling one side alone
     ["pytorch"] = () => PyTorchTwin.Run(root, digits.Train, digits.Test, args.Length > 1 ? int.Parse(args[1]) : 5, args.Length > 2 ? int.Parse(args[2]) : 10),
     ["evaluation"] = () => EvaluationBenchmarks.Run(root),
+    ["rnn-packing"] = () => CrossEntropyCost.RunPacking(root, args.Length > 1 ? int.Parse(args[1]) : 5),   // packed vs padded GRU training forward
+    ["cross-entropy"] = () => CrossEntropyCost.Run(root, args.Length > 1 ? int.Parse(args[1]) : 5),   // issue 14: cost of the exact next-token loss
 };
 if (suite == "all")
 {

@@ -142,6 +142,12 @@ public abstract class GenerativeTrainerOptions
     public IProgress<EpochSummary>? Progress { get; set; }
 
     /// <summary>
+    /// The condition column of a conditional model, or null: the families that support conditioning expose it as
+    /// their public <c>ConditionColumnName</c> option.
+    /// </summary>
+    internal virtual string? ConditionColumn => null;
+
+    /// <summary>
     /// Data-parallel training over MPI: <see cref="Generative.DistributedTraining.Off"/> (the default; one process),
     /// <see cref="Generative.DistributedTraining.Auto"/> (on when the program was launched by <c>mpirun</c> with more
     /// than one rank) or <see cref="Generative.DistributedTraining.Mpi"/> (required). Every rank runs the same program;
@@ -193,5 +199,11 @@ public abstract class GenerativeTrainerOptions
         ectx.CheckUserArg(MinimumLearningRateFraction >= 0 && MinimumLearningRateFraction <= 1, nameof(MinimumLearningRateFraction), $"Must be in [0, 1]; got {MinimumLearningRateFraction}.");
         ectx.CheckUserArg(Enum.IsDefined(DistributedTraining), nameof(DistributedTraining), $"Unknown mode {(int)DistributedTraining}.");
         ectx.CheckUserArg(EarlyStoppingPatience >= 0, nameof(EarlyStoppingPatience), $"Must be non-negative (0 = off); got {EarlyStoppingPatience}.");
+        if (ConditionColumn is string condition)
+        {
+            ectx.CheckUserArg(!string.IsNullOrWhiteSpace(condition), "ConditionColumnName", "Must name a column, or be null for an unconditional model.");
+            ectx.CheckUserArg(condition != FeatureColumnName, "ConditionColumnName",
+                $"Must differ from FeatureColumnName ('{FeatureColumnName}'): the condition is what the features are generated given.");
+        }
     }
 }
