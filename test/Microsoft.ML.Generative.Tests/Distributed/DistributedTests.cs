@@ -99,7 +99,7 @@ public sealed class DistributedTests
     }
 
     [TestMethod]
-    public void ShardedDataAgreesOnStepsAndComputesStatisticsOverAllShards()
+    public void ShardedDataAgreesOnStepsAndComputesStatisticsAndVocabulariesOverAllShards()
     {
         RequireMpirun();
         string prefix = Prefix("sharded");
@@ -118,6 +118,10 @@ public sealed class DistributedTests
         Assert.AreEqual(3, lines.Length, output);
         Assert.AreEqual(1, lines.Select(l => l[(l.IndexOf(':') + 1)..]).Distinct().Count(), output);
         Assert.IsTrue(root["@scores"].All(double.IsFinite), "non-finite test scores");
+        // The autoregressive vocabulary counts every shard (q and x occur in rank 2's only): one model on every rank.
+        var ar = Read($"{prefix}.sharded-ar.rank0.txt");
+        for (int r = 1; r < 3; r++)
+            AssertIdentical(ar, Read($"{prefix}.sharded-ar.rank{r}.txt"), $"autoregressive: rank {r} vs rank 0");
     }
 
     [TestMethod]
