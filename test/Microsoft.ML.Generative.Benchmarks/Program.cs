@@ -53,7 +53,7 @@ var suites = new Dictionary<string, Action>
     ["twin-data"] = () => PyTorchTwin.WriteData(args[1], digits.Train, digits.Test),   // the twin's input files, for profiling one side alone
     ["pytorch"] = () => PyTorchTwin.Run(root, digits.Train, digits.Test, args.Length > 1 ? int.Parse(args[1]) : 5, args.Length > 2 ? int.Parse(args[2]) : 10),
     ["evaluation"] = () => EvaluationBenchmarks.Run(root),
-    ["rnn-packing"] = () => CrossEntropyCost.RunPacking(root, args.Length > 1 ? int.Parse(args[1]) : 5),   // packed vs padded GRU training forward
+    ["gan-tabular"] = () => GanTabular.Run(root, args.Length > 1 ? int.Parse(args[1]) : 300),   // issue 10: per-column KS / correlation distance on two real tables
     ["cross-entropy"] = () => CrossEntropyCost.Run(root, args.Length > 1 ? int.Parse(args[1]) : 5),   // issue 14: cost of the exact next-token loss
 };
 if (suite == "all")

@@ -20,6 +20,18 @@ public sealed class Digit14
     public float Label { get; set; }
 }
 
+/// <summary>
+/// An 8×8 digit with 17 levels, like scikit-learn's (the flow benchmark's): the 28×28 digit padded to 32×32, binarized
+/// at 0.5, and the on pixels of each 4×4 block counted (0 … 16); and its class.
+/// </summary>
+public sealed class Digit8
+{
+    [VectorType(64)]
+    public float[] Features { get; set; } = Array.Empty<float>();
+
+    public float Label { get; set; }
+}
+
 /// <summary>A small row with a class as a key (3 classes, no key values) and a 2-float vector condition.</summary>
 public sealed class ClassRow
 {
@@ -42,6 +54,25 @@ internal static class ConditionalTestData
 
     /// <summary>The fixed split of the bundled digits (8,000 / 2,000), downsampled to 14×14.</summary>
     public static (Digit14[] Train, Digit14[] Test) Digits => Digits14.Value;
+
+    private static readonly Lazy<(Digit8[] Train, Digit8[] Test)> EightByEight = new(() =>
+    {
+        var (train, test) = Examples.Digits.Split(Examples.Digits.Load(Path.Combine(AppContext.BaseDirectory, "data", "mnist-digits.bin.gz")));
+        return (train.Select(Downsample8).ToArray(), test.Select(Downsample8).ToArray());
+    });
+
+    /// <summary>The fixed split of the bundled digits as 8×8 counts 0 … 16.</summary>
+    public static (Digit8[] Train, Digit8[] Test) Digits8 => EightByEight.Value;
+
+    private static Digit8 Downsample8(Digit d)
+    {
+        var f = new float[64];
+        for (int y = 0; y < 28; y++)
+            for (int x = 0; x < 28; x++)
+                if (d.Features[y * 28 + x] > 0.5f)
+                    f[(y + 2) / 4 * 8 + (x + 2) / 4] += 1;
+        return new Digit8 { Features = f, Label = d.Label };
+    }
 
     private static (Digit14[] Train, Digit14[] Test) Load()
     {
@@ -69,7 +100,7 @@ internal static class ConditionalTestData
     /// A multinomial logistic regression (L-BFGS) on the real training digits: the judge of conditional samples.
     /// Its PredictedLabel is the raw key of the digit (k + 1).
     /// </summary>
-    public static ITransformer Classifier(MLContext ml, Digit14[] train)
+    public static ITransformer Classifier<TDigit>(MLContext ml, TDigit[] train) where TDigit : class
     {
         var keyed = LabelToKey(ml).Fit(ml.Data.LoadFromEnumerable(train)).Transform(ml.Data.LoadFromEnumerable(train));
         return ml.MulticlassClassification.Trainers.LbfgsMaximumEntropy("Label", "Features").Fit(keyed);
