@@ -66,7 +66,7 @@ try
             options.ShardedData = true;
             var model = ml.Generative().NormalizingFlow(options).Fit(Load(Rows(577, 2, 21, unit: false).Skip(start).Take(count).ToArray()));
             Write("sharded", model.Network, model.Transform(Load(Rows(100, 2, 22, unit: false))));
-            Console.WriteLine($"rank {rank}: {model.TrainingHistory.Count} epochs, {model.TrainingHistory[0].Rows} rows in epoch 1");
+            File.WriteAllText($"{prefix}.history.rank{rank}.txt", $"{model.TrainingHistory.Count} epochs, {model.TrainingHistory[0].Rows} rows in epoch 1");
 
             // The autoregressive vocabulary over all shards: only the last rank's shard holds the letters q and x.
             var texts = TextRows(203, 31).Skip(Shard(203, rank, size).Start).Take(Shard(203, rank, size).Count).ToList();
@@ -129,7 +129,10 @@ try
 }
 catch (Exception e) when (scenario is "fail" or "cancel")
 {
-    Console.WriteLine($"caught on rank {rank}: {e.GetType().Name}: {e.Message}");
+    // To its own file too: mpirun may interleave the ranks' standard output mid-line.
+    string caught = $"caught on rank {rank}: {e.GetType().Name}: {e.Message}";
+    File.WriteAllText($"{prefix}.caught.rank{rank}.txt", caught);
+    Console.WriteLine(caught);
     return 3;
 }
 return 0;
