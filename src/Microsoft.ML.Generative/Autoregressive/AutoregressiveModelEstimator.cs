@@ -24,63 +24,56 @@ namespace Microsoft.ML.Generative.Autoregressive;
 /// its own (the state is not carried between windows during training).</para>
 /// <para>Output: the input columns plus <c>LogLikelihood</c>, <c>TokenCount</c> and <c>Perplexity</c> (floats).</para>
 /// </remarks>
-public sealed class AutoregressiveModelEstimator : IEstimator<AutoregressiveModelTransformer>
+public sealed class AutoregressiveModelEstimator : GenerativeEstimatorCore<AutoregressiveModelTransformer, AutoregressiveModelOptions>
 {
-    internal const string ModelName = "autoregressive model";
-    private readonly IHost _host;
-    private readonly AutoregressiveModelOptions _options;
-    private readonly int _seed;
-
     internal AutoregressiveModelEstimator(IHostEnvironment env, AutoregressiveModelOptions options)
+        : base(env, options, nameof(AutoregressiveModelEstimator))
     {
-        Contracts.CheckValue(env, nameof(env));
-        _host = env.Register(nameof(AutoregressiveModelEstimator));
-        _host.CheckValue(options, nameof(options));
-        options.Check(_host);
-        _options = options;
-        // Drawn once here, so that fitting the same estimator twice gives the same model.
-        _seed = options.Seed ?? _host.Rand.Next();
     }
 
-    /// <summary>Trains on <paramref name="input"/>.</summary>
-    public AutoregressiveModelTransformer Fit(IDataView input) => Fit(input, null);
+    internal const string Name = "autoregressive model";
+
+    private protected override string ModelName => Name;
+
+    private protected override IEnumerable<(string Name, bool IsVector)> OutputColumns => new[]
+    {
+        (Options.LogLikelihoodColumnName, false),
+        (Options.TokenCountColumnName, false),
+        (Options.PerplexityColumnName, false),
+    };
+
+    private protected override void CheckInputColumn(SchemaShape inputSchema)
+        => SequenceColumn.Check(Host, inputSchema, Options.InputColumnName);
 
     /// <summary>
-    /// Trains on <paramref name="input"/> and reports the per-token NLL on <paramref name="validationData"/> (same
-    /// input column) after every epoch; used for early stopping.
+    /// Learns the vocabulary, encodes the rows as ⟨s⟩ x₁ … xₙ ⟨s⟩ token ids (the validation rows too, or holds a
+    /// seeded fraction out), and trains on context windows of them.
     /// </summary>
-    public AutoregressiveModelTransformer Fit(IDataView input, IDataView? validationData)
+    private protected override AutoregressiveModelTransformer FitCore(IChannel ch, IDataView input, IDataView? validationData)
     {
-        _host.CheckValue(input, nameof(input));
-        var options = _options;
-        options.Check(_host);
-        _host.CheckUserArg(options.EarlyStoppingPatience == 0 || validationData is not null || options.ValidationFraction > 0,
-            nameof(options.EarlyStoppingPatience), "Early stopping needs validation data: pass it to Fit or set ValidationFraction.");
-
-        using var ch = _host.Start("Fitting " + ModelName);
-        int index = SequenceColumn.Check(_host, input.Schema, options.InputColumnName, out var kind);
+        var options = Options;
+        int index = SequenceColumn.Check(Host, input.Schema, options.InputColumnName, out var kind);
         var vocabulary = LearnVocabulary(input, index, kind, options);
-        var sequences = Encode(input, vocabulary, "Training");
+        var sequences = Encode(input, vocabulary);
         if (sequences.Count == 0)
-            throw _host.Except($"Training data is empty: column '{options.InputColumnName}' has no rows.");
+            throw Host.Except($"Training data is empty: column '{options.InputColumnName}' has no rows.");
         if (sequences.All(s => s.Length <= 2))
-            throw _host.Except($"All {sequences.Count} training sequences in column '{options.InputColumnName}' are empty (or missing): there is nothing to learn but the end token.");
+            throw Host.Except($"All {sequences.Count} training sequences in column '{options.InputColumnName}' are empty (or missing): there is nothing to learn but the end token.");
 
         List<int[]>? validation = null;
         if (validationData is not null)
         {
-            int vIndex = SequenceColumn.Check(_host, validationData.Schema, options.InputColumnName, out var vKind);
-            _host.CheckParam(vKind == kind, nameof(validationData), $"Validation column '{options.InputColumnName}' must have the same kind ({kind}) as the training column; got {vKind}.");
-            _ = vIndex;
-            validation = Encode(validationData, vocabulary, "Validation");
-            _host.CheckParam(validation.Count > 0, nameof(validationData), "Validation data has no rows.");
+            SequenceColumn.Check(Host, validationData.Schema, options.InputColumnName, out var vKind);
+            Host.CheckParam(vKind == kind, nameof(validationData), $"Validation column '{options.InputColumnName}' must have the same kind ({kind}) as the training column; got {vKind}.");
+            validation = Encode(validationData, vocabulary);
+            Host.CheckParam(validation.Count > 0, nameof(validationData), "Validation data has no rows.");
         }
         else if (options.ValidationFraction > 0)
         {
             int holdOut = (int)Math.Round(sequences.Count * options.ValidationFraction);
-            _host.CheckUserArg(holdOut >= 1 && holdOut < sequences.Count, nameof(options.ValidationFraction),
+            Host.CheckUserArg(holdOut >= 1 && holdOut < sequences.Count, nameof(options.ValidationFraction),
                 $"Holding out a fraction {options.ValidationFraction} of {sequences.Count} rows leaves no rows for training or none for validation.");
-            using var generator = new Generator((ulong)_seed + 2);
+            using var generator = new Generator((ulong)Seed + 2);
             using var order = randperm(sequences.Count, generator: generator);
             var perm = order.data<long>().ToArray();
             validation = perm.Take(holdOut).Select(i => sequences[(int)i]).ToList();
@@ -91,34 +84,12 @@ public sealed class AutoregressiveModelEstimator : IEstimator<AutoregressiveMode
         using var valid = validation is null ? null : new SequenceBatchSource(validation, options.ContextLength);
         var architecture = new SequenceNetworkArchitecture(options.Architecture, vocabulary.Size, options.EmbeddingDimension,
             options.HiddenSize, options.NumberOfLayers, options.NumberOfHeads, options.ContextLength, options.Dropout, options.TieWeights);
-        var network = TorchRandom.Build(_seed, () => SequenceNetwork.Create(architecture));
-        try
-        {
-            using var shuffle = new Generator((ulong)_seed + 1);
-            using var objective = new AutoregressiveObjective(network, options);
-            ch.Info("Training a {0} ({1} parameters, vocabulary {2}) on {3} sequences ({4} windows, {5} tokens) for {6} epochs, batch {7}, seed {8}.",
-                Describe(architecture), architecture.ParameterCount, vocabulary.Size, sequences.Count, train.Rows, train.TokenCount,
-                options.NumberOfEpochs, options.BatchSize, _seed);
-            var history = TrainingEngine.Run(_host, objective, train, valid, options.ToSettings(), shuffle);
-            return new AutoregressiveModelTransformer(_host, network, vocabulary, options.InputColumnName,
-                options.LogLikelihoodColumnName, options.TokenCountColumnName, options.PerplexityColumnName, history);
-        }
-        catch
-        {
-            network.Dispose();
-            throw;
-        }
-    }
-
-    /// <summary>The input columns plus <c>LogLikelihood</c>, <c>TokenCount</c> and <c>Perplexity</c>; checks the input column.</summary>
-    public SchemaShape GetOutputSchema(SchemaShape inputSchema)
-    {
-        _host.CheckValue(inputSchema, nameof(inputSchema));
-        SequenceColumn.Check(_host, inputSchema, _options.InputColumnName);
-        var columns = inputSchema.ToDictionary(c => c.Name);
-        foreach (var name in new[] { _options.LogLikelihoodColumnName, _options.TokenCountColumnName, _options.PerplexityColumnName })
-            columns[name] = new SchemaShape.Column(name, SchemaShape.Column.VectorKind.Scalar, NumberDataViewType.Single, isKey: false);
-        return new SchemaShape(columns.Values);
+        var network = TorchRandom.Build(Seed, () => SequenceNetwork.Create(architecture));
+        return Train(ch, train, valid, network,
+            () => $"a {Describe(architecture)} ({architecture.ParameterCount} parameters, vocabulary {vocabulary.Size}) on {sequences.Count} sequences ({train.Rows} windows, {train.TokenCount} tokens)",
+            (_, _) => new AutoregressiveObjective(network, options),
+            history => new AutoregressiveModelTransformer(Host, network, vocabulary, options.InputColumnName,
+                options.LogLikelihoodColumnName, options.TokenCountColumnName, options.PerplexityColumnName, history));
     }
 
     internal static string Describe(SequenceNetworkArchitecture a)
@@ -141,7 +112,7 @@ public sealed class AutoregressiveModelEstimator : IEstimator<AutoregressiveMode
             var counts = new Dictionary<ulong, long>();
             while (cursor.MoveNext())
             {
-                if ((++rows & 1023) == 0) _host.CheckAlive();
+                if ((++rows & 1023) == 0) Host.CheckAlive();
                 foreach (ulong k in column.ReadKeys())
                     if (k != 0) counts[k] = counts.GetValueOrDefault(k) + 1;
             }
@@ -156,7 +127,7 @@ public sealed class AutoregressiveModelEstimator : IEstimator<AutoregressiveMode
             var counts = new long[char.MaxValue + 1];
             while (cursor.MoveNext())
             {
-                if ((++rows & 1023) == 0) _host.CheckAlive();
+                if ((++rows & 1023) == 0) Host.CheckAlive();
                 foreach (char c in column.ReadText().Span) counts[c]++;
             }
             symbols = Enumerable.Range(0, counts.Length).Where(c => counts[c] >= min).Select(c => ((char)c).ToString()).ToArray();
@@ -169,7 +140,7 @@ public sealed class AutoregressiveModelEstimator : IEstimator<AutoregressiveMode
             var lookup = counts.GetAlternateLookup<ReadOnlySpan<char>>();
             while (cursor.MoveNext())
             {
-                if ((++rows & 1023) == 0) _host.CheckAlive();
+                if ((++rows & 1023) == 0) Host.CheckAlive();
                 var text = column.ReadText().Span;
                 foreach (var r in Vocabulary.Words(text))
                 {
@@ -189,7 +160,7 @@ public sealed class AutoregressiveModelEstimator : IEstimator<AutoregressiveMode
     private void CheckSize(int symbols, string what, AutoregressiveModelOptions options)
     {
         if (symbols + Vocabulary.FirstSymbol > options.MaximumVocabularySize)
-            throw _host.ExceptUserArg(nameof(options.MaximumVocabularySize),
+            throw Host.ExceptUserArg(nameof(options.MaximumVocabularySize),
                 $"The training data has {symbols} distinct {what} (kept at MinimumTokenFrequency = {options.MinimumTokenFrequency}), "
                 + $"which with the 2 special tokens exceeds MaximumVocabularySize = {options.MaximumVocabularySize}. Raise MinimumTokenFrequency "
                 + "to map rare tokens to the unknown token, raise MaximumVocabularySize (the output layer has one row per token), "
@@ -197,23 +168,22 @@ public sealed class AutoregressiveModelEstimator : IEstimator<AutoregressiveMode
     }
 
     /// <summary>Second pass: each row as ⟨s⟩ x₁ … xₙ ⟨s⟩ token ids.</summary>
-    private List<int[]> Encode(IDataView data, Vocabulary vocabulary, string role)
+    private List<int[]> Encode(IDataView data, Vocabulary vocabulary)
     {
-        int index = SequenceColumn.Check(_host, data.Schema, _options.InputColumnName, out _);
+        int index = SequenceColumn.Check(Host, data.Schema, Options.InputColumnName, out _);
         using var cursor = data.GetRowCursor(new[] { data.Schema[index] });
         var column = new SequenceColumn(cursor, index);
         var result = new List<int[]>();
         var ids = new List<int>();
         while (cursor.MoveNext())
         {
-            if ((result.Count & 1023) == 0) _host.CheckAlive();
+            if ((result.Count & 1023) == 0) Host.CheckAlive();
             ids.Clear();
             ids.Add(Vocabulary.Boundary);
             column.Encode(vocabulary, ids);
             ids.Add(Vocabulary.Boundary);
             result.Add(ids.ToArray());
         }
-        _ = role;
         return result;
     }
 }

@@ -43,7 +43,7 @@ namespace Microsoft.ML.Generative.Autoregressive;
 public sealed class AutoregressiveModelTransformer : GenerativeTransformerCore, IDisposable
 {
     internal const string LoaderSignature = "GenerativeArTransformer";
-    private const string ModelName = AutoregressiveModelEstimator.ModelName;
+    private const string ModelName = AutoregressiveModelEstimator.Name;
     private const int WindowsPerPass = 256;
 
     private readonly SequenceNetwork _network;

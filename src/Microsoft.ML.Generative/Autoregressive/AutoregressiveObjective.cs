@@ -18,33 +18,21 @@ internal sealed class AutoregressiveObjective : GenerativeObjective<SequenceBatc
 {
     internal static readonly string[] Names = { "Loss", "Nll" };
     private readonly SequenceNetwork _network;
-    private readonly optim.Optimizer _optimizer;
-    private readonly List<TorchSharp.Modules.Parameter> _parameters;
+    private readonly FlatAdam _optimizer;
     private readonly double _labelSmoothing;
 
     public AutoregressiveObjective(SequenceNetwork network, AutoregressiveModelOptions options)
     {
         _network = network;
         _labelSmoothing = options.LabelSmoothing;
-        _parameters = network.parameters().ToList();
         GradientClipNorm = options.GradientClipNorm;
         LearningRate = options.LearningRate;
         FeatureColumnName = options.InputColumnName;
-        // Weight decay on matrices (weights, embeddings) only, never on biases and LayerNorm gains (as in nanoGPT).
-        var decayed = network.named_parameters().Where(p => p.parameter.dim() >= 2).Select(p => p.parameter).ToList();
-        var other = network.named_parameters().Where(p => p.parameter.dim() < 2).Select(p => p.parameter).ToList();
-        if (options.Optimizer == GenerativeOptimizer.AdamW)
-        {
-            _optimizer = optim.AdamW(new[]
-            {
-                new TorchSharp.Modules.AdamW.ParamGroup(decayed, options.LearningRate, options.Beta1, options.Beta2, 1e-8, options.WeightDecay, false, false),
-                new TorchSharp.Modules.AdamW.ParamGroup(other, options.LearningRate, options.Beta1, options.Beta2, 1e-8, 0, false, false),
-            }, options.LearningRate, options.Beta1, options.Beta2);
-        }
-        else
-        {
-            _optimizer = optim.Adam(_parameters, options.LearningRate, options.Beta1, options.Beta2, weight_decay: options.WeightDecay);
-        }
+        // AdamW decays matrices (weights, embeddings) only, never biases and LayerNorm gains (nanoGPT's two
+        // parameter groups); Adam's L2 penalty applies to every parameter.
+        _optimizer = new FlatAdam(network.parameters(), options.LearningRate, options.Beta1, options.Beta2,
+            weightDecay: options.WeightDecay, decoupled: options.Optimizer == GenerativeOptimizer.AdamW,
+            decays: options.Optimizer == GenerativeOptimizer.AdamW ? p => p.dim() >= 2 : null);
     }
 
     public override IReadOnlyList<string> LossNames => Names;
@@ -59,7 +47,7 @@ internal sealed class AutoregressiveObjective : GenerativeObjective<SequenceBatc
     {
         var logits = _network.forward(batch.Inputs);                                                   // [B, T, V]
         var loss = SequenceLosses.NextTokenCrossEntropy(logits, batch.Targets, SequenceBatch.IgnoreIndex, _labelSmoothing);
-        OptimizerStep(_optimizer, loss, _parameters, step, "next-token cross-entropy");
+        OptimizerStep(_optimizer, loss, step, "next-token cross-entropy");
         using var noGrad = no_grad();
         var nll = _labelSmoothing > 0 ? SequenceLosses.NextTokenCrossEntropy(logits, batch.Targets, SequenceBatch.IgnoreIndex) : loss;
         return stack(new[] { loss, nll }).detach();

@@ -36,6 +36,7 @@ internal sealed class FlatAdam : IDisposable
     private readonly double _beta2;
     private readonly double _epsilon;
     private readonly double _weightDecay;
+    private readonly long _decayed;      // the first _decayed elements take weight decay
     private readonly bool _decoupled;
     private long _steps;
 
@@ -46,10 +47,19 @@ internal sealed class FlatAdam : IDisposable
     /// <param name="epsilon">ε added to √v̂.</param>
     /// <param name="weightDecay">λ: an L2 penalty (Adam) or decoupled decay (AdamW).</param>
     /// <param name="decoupled">True for AdamW.</param>
+    /// <param name="decays">
+    /// Which parameters take weight decay (null: all), e.g. matrices but not biases and LayerNorm gains, as
+    /// nanoGPT's two AdamW parameter groups; the decayed ones are stored first, so decay is one operation on a prefix.
+    /// </param>
     public FlatAdam(IEnumerable<Parameter> parameters, double learningRate, double beta1 = 0.9, double beta2 = 0.999,
-        double epsilon = 1e-8, double weightDecay = 0, bool decoupled = false)
+        double epsilon = 1e-8, double weightDecay = 0, bool decoupled = false, Func<Parameter, bool>? decays = null)
     {
-        _parameters = parameters.Where(p => p.requires_grad).ToArray();
+        var trained = parameters.Where(p => p.requires_grad).ToArray();
+        if (trained.Select(p => p.Handle).Distinct().Count() != trained.Length)
+            throw new ArgumentException("A parameter is listed twice (tied weights must be one parameter).", nameof(parameters));
+        var decayedFirst = decays is null ? trained : trained.Where(decays).Concat(trained.Where(p => !decays(p))).ToArray();
+        _parameters = decayedFirst;
+        _decayed = decays is null ? trained.Sum(p => p.numel()) : trained.Where(decays).Sum(p => p.numel());
         if (_parameters.Length == 0)
             throw new ArgumentException("There are no parameters to train.", nameof(parameters));
         var first = _parameters[0];
@@ -90,7 +100,7 @@ internal sealed class FlatAdam : IDisposable
     /// <summary>The step size; a schedule may change it between steps.</summary>
     public double LearningRate { get; set; }
 
-    /// <summary>The trained parameters, in order.</summary>
+    /// <summary>The trained parameters, in the order of the flat buffers (those that take weight decay first).</summary>
     public IReadOnlyList<Parameter> Parameters => _parameters;
 
     /// <summary>Number of elements in the flat buffers.</summary>
@@ -123,12 +133,23 @@ internal sealed class FlatAdam : IDisposable
         _steps++;
         double lr = LearningRate;
         var g = _gradients;
-        if (_weightDecay != 0)
+        if (_weightDecay != 0 && _decayed > 0)
         {
+            bool all = _decayed == _values.shape[0];
+            var values = all ? _values : _values.narrow(0, 0, _decayed);
             if (_decoupled)
-                _values.mul_(1 - lr * _weightDecay);
-            else
+            {
+                values.mul_(1 - lr * _weightDecay);
+            }
+            else if (all)
+            {
                 g = g.add(_values, alpha: _weightDecay);
+            }
+            else
+            {
+                g = g.clone();
+                g.narrow(0, 0, _decayed).add_(values, alpha: _weightDecay);
+            }
         }
         double biasCorrection1 = 1 - Math.Pow(_beta1, _steps);
         double biasCorrection2 = 1 - Math.Pow(_beta2, _steps);

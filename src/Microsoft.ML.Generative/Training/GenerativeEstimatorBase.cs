@@ -10,91 +10,37 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Generative.Training;
 
 /// <summary>
-/// What every family's estimator shares. The options are checked when the estimator is made and again by
-/// <c>Fit</c>. The seed is drawn once, so fitting the same estimator twice gives the same model. The data path, a
-/// network built under the seeded lock, the training engine, and disposal of the network when training fails are
-/// the same for all. A family supplies its network, objective, output columns and transformer.
+/// The estimator of a family whose input is one known-size float vector column (VAE, flows, GAN): the shared data
+/// path (<see cref="TrainingData"/>: cached or streamed, validation split, row checks) on top of
+/// <see cref="GenerativeEstimatorCore{TTransformer, TOptions}"/>. A family supplies its network, objective, output
+/// columns and transformer.
 /// </summary>
 /// <typeparam name="TTransformer">The fitted model.</typeparam>
 /// <typeparam name="TOptions">The family's options.</typeparam>
-public abstract class GenerativeEstimatorBase<TTransformer, TOptions> : IEstimator<TTransformer>
+public abstract class GenerativeEstimatorBase<TTransformer, TOptions> : GenerativeEstimatorCore<TTransformer, TOptions>
     where TTransformer : class, ITransformer
     where TOptions : GenerativeTrainerOptions
 {
-    private protected readonly IHost Host;
-    private protected readonly TOptions Options;
-    private protected readonly int Seed;
-
     private protected GenerativeEstimatorBase(IHostEnvironment env, TOptions options, string name)
+        : base(env, options, name)
     {
-        Contracts.CheckValue(env, nameof(env));
-        Host = env.Register(name);
-        Host.CheckValue(options, nameof(options));
-        options.Check(Host);
-        Options = options;
-        // Drawn once here, so that fitting the same estimator twice gives the same model.
-        Seed = options.Seed ?? Host.Rand.Next();
     }
 
-    /// <summary>Trains on <paramref name="input"/>.</summary>
-    public TTransformer Fit(IDataView input) => Fit(input, null);
-
-    /// <summary>
-    /// Trains on <paramref name="input"/> and reports the losses on <paramref name="validationData"/> after every
-    /// epoch (used for early stopping). The validation data must have the same feature column.
-    /// </summary>
-    public TTransformer Fit(IDataView input, IDataView? validationData)
+    private protected sealed override TTransformer FitCore(IChannel ch, IDataView input, IDataView? validationData)
     {
-        Host.CheckValue(input, nameof(input));
-        var options = Options;
-        options.Check(Host);
-        Host.CheckUserArg(options.EarlyStoppingPatience == 0 || validationData is not null || options.ValidationFraction > 0,
-            nameof(options.EarlyStoppingPatience), "Early stopping needs validation data: pass it to Fit or set ValidationFraction.");
-
-        using var ch = Host.Start("Fitting " + ModelName);
-        var (train, validation) = TrainingData.Load(Host, ch, input, validationData, options, RowCheck, Seed);
+        var (train, validation) = TrainingData.Load(Host, ch, input, validationData, Options, RowCheck, Seed);
         using (train)
         using (validation)
         {
             var network = BuildNetwork(train, ch);
-            try
-            {
-                using var noise = new Generator((ulong)Seed);
-                using var shuffle = new Generator((ulong)Seed + 1);
-                using var objective = CreateObjective(network, noise, evaluationSeed: (ulong)Seed + 3);
-                ch.Info("Training {0} on {1} rows for {2} epochs, batch {3}, seed {4}.",
-                    Describe(network), train.Rows, options.NumberOfEpochs, options.BatchSize, Seed);
-                var history = TrainingEngine.Run(Host, objective, train, validation, options.ToSettings(), shuffle);
-                return CreateTransformer(network, history);
-            }
-            catch
-            {
-                network.Dispose();
-                throw;
-            }
+            return Train(ch, train, validation, network, () => $"{Describe(network)} on {train.Rows} rows",
+                (noise, evaluationSeed) => CreateObjective(network, noise, evaluationSeed),
+                history => CreateTransformer(network, history));
         }
     }
 
-    /// <summary>The input columns plus the family's output columns; checks the feature column.</summary>
-    public SchemaShape GetOutputSchema(SchemaShape inputSchema)
-    {
-        Host.CheckValue(inputSchema, nameof(inputSchema));
-        FeatureColumn.Check(Host, inputSchema, Options.FeatureColumnName);
-        var columns = inputSchema.ToDictionary(c => c.Name);
-        foreach (var (name, isVector) in OutputColumns)
-        {
-            columns[name] = new SchemaShape.Column(name,
-                isVector ? SchemaShape.Column.VectorKind.Vector : SchemaShape.Column.VectorKind.Scalar,
-                NumberDataViewType.Single, isKey: false);
-        }
-        return new SchemaShape(columns.Values);
-    }
-
-    /// <summary>The model's name in messages, e.g. "variational autoencoder".</summary>
-    private protected abstract string ModelName { get; }
-
-    /// <summary>The <see cref="float"/> columns the transformer adds: scalar or vector.</summary>
-    private protected abstract IEnumerable<(string Name, bool IsVector)> OutputColumns { get; }
+    private protected sealed override void CheckInputColumn(SchemaShape inputSchema)
+        => FeatureColumn.Check(Host, inputSchema, Options.FeatureColumnName);
 
     /// <summary>The family's own check of each training row (null: none); see <see cref="FeatureRowReader"/>.</summary>
     private protected virtual Func<ReadOnlySpan<float>, string?>? RowCheck => null;

@@ -7,7 +7,7 @@ namespace Microsoft.ML.Generative.Training;
 
 /// <summary>
 /// Where a training step stands; errors and schedules (such as KL warm-up) read it. <paramref name="LearningRateFactor"/>
-/// is the engine's learning-rate schedule at this step (a multiple of each parameter group's initial rate), or
+/// is the engine's learning-rate schedule at this step (a multiple of each optimizer's initial rate), or
 /// <see langword="null"/> when no schedule is set (<see cref="LearningRateSchedule.Constant"/>): then the rates are
 /// never touched.
 /// </summary>
@@ -88,33 +88,10 @@ internal abstract class GenerativeObjective<TBatch> : IDisposable
     protected double LearningRate { get; init; }
 
     /// <summary>
-    /// One optimizer step on <paramref name="loss"/>: refuses a non-finite loss before it can touch the weights
-    /// (the error names the epoch and batch and says what to try), then zero-grad, backward, clip, step.
-    /// </summary>
-    protected void OptimizerStep(optim.Optimizer optimizer, Tensor loss, IEnumerable<TorchSharp.Modules.Parameter> parameters, StepInfo step, string lossName = "loss")
-    {
-        CheckFinite(loss, step, lossName);
-        if (step.LearningRateFactor is double factor)
-        {
-            foreach (var group in optimizer.ParamGroups)
-            {
-                // The rate each group was created with, remembered at its first scheduled step.
-                if (!_baseRates.TryGetValue(group, out double baseRate))
-                    _baseRates[group] = baseRate = group.LearningRate;
-                group.LearningRate = baseRate * factor;
-            }
-        }
-        optimizer.zero_grad();
-        loss.backward();
-        if (GradientClipNorm > 0)
-            nn.utils.clip_grad_norm_(parameters, GradientClipNorm);
-        optimizer.step();
-    }
-
-    /// <summary>
-    /// The same step with the flat-buffer optimizer every family should use (<see cref="FlatAdam"/>: a fraction of
-    /// TorchSharp's Adam's cost, and no native memory left for the finalizer): refuse a non-finite loss, zero the
-    /// gradients, backward, clip, step.
+    /// One optimizer step on <paramref name="loss"/> with the flat-buffer optimizer every family uses
+    /// (<see cref="FlatAdam"/>: a fraction of TorchSharp's Adam's cost, and no native memory left for the finalizer):
+    /// refuses a non-finite loss before it can touch the weights (the error names the epoch and batch and says what to
+    /// try), applies the learning-rate schedule, then zero-grad, backward, clip, step.
     /// </summary>
     protected void OptimizerStep(FlatAdam optimizer, Tensor loss, StepInfo step, string lossName = "loss")
     {

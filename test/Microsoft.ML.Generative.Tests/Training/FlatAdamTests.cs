@@ -17,16 +17,32 @@ public sealed class FlatAdamTests
     }
 
     /// <summary>Trains two copies of one network for a few steps, one with TorchSharp's optimizer, one with FlatAdam.</summary>
-    private static void CompareWithTorch(bool adamW, double weightDecay, double clip)
+    private static void CompareWithTorch(bool adamW, double weightDecay, double clip, bool matricesOnly = false)
     {
         using var scope = NewDisposeScope();
         var reference = Net(3);
         var flat = Net(3);
         var referenceParameters = reference.parameters().ToList();
-        optim.Optimizer torchOptimizer = adamW
-            ? optim.AdamW(referenceParameters, 0.01, 0.8, 0.95, weight_decay: weightDecay)
-            : optim.Adam(referenceParameters, 0.01, 0.8, 0.95, weight_decay: weightDecay);
-        using var flatAdam = new FlatAdam(flat.parameters(), 0.01, 0.8, 0.95, weightDecay: weightDecay, decoupled: adamW);
+        var matrices = referenceParameters.Where(p => p.dim() >= 2).ToList();
+        var vectors = referenceParameters.Where(p => p.dim() < 2).ToList();
+        optim.Optimizer torchOptimizer = (adamW, matricesOnly) switch
+        {
+            (true, false) => optim.AdamW(referenceParameters, 0.01, 0.8, 0.95, weight_decay: weightDecay),
+            (false, false) => optim.Adam(referenceParameters, 0.01, 0.8, 0.95, weight_decay: weightDecay),
+            // Two parameter groups, as nanoGPT: decay on matrices, none on biases.
+            (true, true) => optim.AdamW(new[]
+            {
+                new TorchSharp.Modules.AdamW.ParamGroup(matrices, 0.01, 0.8, 0.95, 1e-8, weightDecay, false, false),
+                new TorchSharp.Modules.AdamW.ParamGroup(vectors, 0.01, 0.8, 0.95, 1e-8, 0, false, false),
+            }, 0.01, 0.8, 0.95),
+            (false, true) => optim.Adam(new[]
+            {
+                new TorchSharp.Modules.Adam.ParamGroup(matrices, 0.01, 0.8, 0.95, 1e-8, weightDecay, false, false),
+                new TorchSharp.Modules.Adam.ParamGroup(vectors, 0.01, 0.8, 0.95, 1e-8, 0, false, false),
+            }, 0.01, 0.8, 0.95),
+        };
+        using var flatAdam = new FlatAdam(flat.parameters(), 0.01, 0.8, 0.95, weightDecay: weightDecay, decoupled: adamW,
+            decays: matricesOnly ? p => p.dim() >= 2 : null);
         var generator = new Generator(5);
         for (int step = 0; step < 25; step++)
         {
@@ -49,7 +65,7 @@ public sealed class FlatAdamTests
             var expected = a.data<float>().ToArray();
             var actual = b.data<float>().ToArray();
             for (int i = 0; i < expected.Length; i++)
-                Assert.AreEqual(expected[i], actual[i], 1e-5, $"adamW={adamW} wd={weightDecay} clip={clip}, element {i}");
+                Assert.AreEqual(expected[i], actual[i], 1e-5, $"adamW={adamW} wd={weightDecay} clip={clip} matricesOnly={matricesOnly}, element {i}");
         }
         torchOptimizer.Dispose();
     }
@@ -62,6 +78,22 @@ public sealed class FlatAdamTests
 
     [TestMethod]
     public void MatchesTorchAdamW() => CompareWithTorch(adamW: true, weightDecay: 0.1, clip: 0);
+
+    [TestMethod]
+    public void MatchesTorchAdamWWithDecayOnMatricesOnly() => CompareWithTorch(adamW: true, weightDecay: 0.3, clip: 0, matricesOnly: true);
+
+    [TestMethod]
+    public void MatchesTorchAdamWithL2PenaltyOnMatricesOnly() => CompareWithTorch(adamW: false, weightDecay: 0.3, clip: 0.5, matricesOnly: true);
+
+    [TestMethod]
+    public void RefusesATiedParameterListedTwice()
+    {
+        using var scope = NewDisposeScope();
+        var net = Net(1);
+        var first = net.parameters().First();
+        var error = Assert.ThrowsExactly<ArgumentException>(() => new FlatAdam(net.parameters().Append(first), 0.1));
+        StringAssert.Contains(error.Message, "twice");
+    }
 
     [TestMethod]
     public void MatchesTorchGradientClipping() => CompareWithTorch(adamW: false, weightDecay: 0, clip: 0.5);
