@@ -60,7 +60,15 @@ internal sealed class TabularColumn
     public GaussianMixture? Mixture { get; private set; }
     public double Minimum { get; private set; }
     public double Maximum { get; private set; }
-    public bool IsIntegral { get; private set; }
+    /// <summary>
+    /// Decimal digits of the training values (0: whole numbers; at most <see cref="MaximumDecimals"/>), or −1 when they
+    /// have more: generated values are rounded to this many digits (CTGAN/SDV's "learned rounding").
+    /// </summary>
+    public int Decimals { get; private set; } = -1;
+
+    public const int MaximumDecimals = 6;
+
+    public bool IsIntegral => Decimals == 0;
     public bool HasMissing { get; private set; }
 
     // Discrete model: the categories in a fixed order (ordinal for texts, false < true, key value order; 0 = missing key).
@@ -288,7 +296,7 @@ internal sealed class TabularColumn
         HasMissing = present.Length < values.Length;
         Minimum = present.Min();
         Maximum = present.Max();
-        IsIntegral = !IsFloatingPoint || present.All(v => Math.Abs(v) < 1e15 && v == Math.Round(v));
+        Decimals = IsFloatingPoint ? LearnDecimals(present, ValueType == TabularValueType.Single) : 0;
         // The mixture is fitted on a seeded uniform subsample of at most maxFitValues values.
         var fit = present;
         if (present.Length > maxFitValues)
@@ -302,6 +310,31 @@ internal sealed class TabularColumn
             Array.Resize(ref fit, maxFitValues);
         }
         Mixture = GaussianMixture.Fit(fit, maxModes, weightThreshold);
+    }
+
+    /// <summary>
+    /// The fewest decimal digits d ≤ <see cref="MaximumDecimals"/> that reproduce every value (compared in the column's
+    /// own precision: a Single 39.1 is 39.099998… as a double), or −1.
+    /// </summary>
+    private static int LearnDecimals(double[] values, bool single)
+    {
+        int digits = 0;
+        foreach (double v in values)
+        {
+            while (digits <= MaximumDecimals && !Reproduces(v, digits, single))
+                digits++;
+            if (digits > MaximumDecimals)
+                return -1;
+        }
+        return digits;
+
+        static bool Reproduces(double v, int d, bool single)
+        {
+            if (Math.Abs(v) >= 1e15)
+                return true;
+            double r = Math.Round(v, d, MidpointRounding.AwayFromZero);
+            return single ? (float)r == (float)v : Math.Abs(r - v) <= 1e-12 * Math.Max(1, Math.Abs(v));
+        }
     }
 
     /// <summary>Sets the discrete model from category counts (texts: ordinal order; booleans: false, true; keys: value order).</summary>
@@ -349,8 +382,8 @@ internal sealed class TabularColumn
 
     /// <summary>
     /// The value of mode class <paramref name="mode"/> and scaled offset <paramref name="alpha"/>: NaN for the missing
-    /// class; else μ + 4σ·α, kept in the observed range (unless <paramref name="extrapolate"/>), rounded for whole-number
-    /// columns, and always inside the column type's range.
+    /// class; else μ + 4σ·α, kept in the observed range (unless <paramref name="extrapolate"/>), rounded to the
+    /// training values' decimal digits (<see cref="Decimals"/>), and always inside the column type's range.
     /// </summary>
     public double DecodeContinuous(int mode, double alpha, bool extrapolate)
     {
@@ -360,8 +393,8 @@ internal sealed class TabularColumn
         double x = m.Means[mode] + 4 * m.StandardDeviations[mode] * alpha;
         if (!extrapolate)
             x = Math.Clamp(x, Minimum, Maximum);
-        if (IsIntegral)
-            x = Math.Round(x, MidpointRounding.ToEven);
+        if (Decimals >= 0)
+            x = Math.Round(x, Decimals, MidpointRounding.ToEven);
         var (lo, hi) = TypeRange(ValueType);
         return Math.Clamp(x, lo, hi);
     }
@@ -461,7 +494,7 @@ internal sealed class TabularColumn
     // Binary format, in write order:
     //   string  name;  int32 value type;  int32 key raw type;  uint64 key count
     //   int32   key text count (−1: none), then that many strings
-    //   continuous: double min, double max, bool integral, bool has-missing, int32 K, K × (double weight, mean, sd)
+    //   continuous: double min, double max, int32 decimals (−1: not rounded), bool has-missing, int32 K, K × (double weight, mean, sd)
     //   discrete:   int32 C, C × (string category, uint64 key value, double frequency)
     public void Save(BinaryWriter w)
     {
@@ -476,7 +509,7 @@ internal sealed class TabularColumn
         {
             w.Write(Minimum);
             w.Write(Maximum);
-            w.Write(IsIntegral);
+            w.Write(Decimals);
             w.Write(HasMissing);
             var m = Mixture!;
             w.Write(m.Count);
@@ -516,7 +549,7 @@ internal sealed class TabularColumn
         {
             column.Minimum = r.ReadDouble();
             column.Maximum = r.ReadDouble();
-            column.IsIntegral = r.ReadBoolean();
+            column.Decimals = ModelPersistence.ReadInt32InRange(r, modelName, $"decimals of column '{name}'", -1, MaximumDecimals);
             column.HasMissing = r.ReadBoolean();
             int k = ModelPersistence.ReadInt32InRange(r, modelName, $"number of modes of column '{name}'", 1, 1024);
             var weights = new double[k];

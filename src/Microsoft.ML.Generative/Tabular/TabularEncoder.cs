@@ -147,7 +147,7 @@ internal sealed class TabularEncoder
                 c.FitContinuous(values, options.MaximumModes, options.ModeWeightThreshold, options.MaximumMixtureFitValues, random);
                 ch.Info("Column '{0}' ({1}): {2} mode{3} (means {4}), range [{5}, {6}]{7}{8}.", c.Name, c.ValueType, c.Mixture!.Count,
                     c.Mixture.Count == 1 ? "" : "s", string.Join(", ", c.Mixture.Means.Select(m => m.ToString("G4"))), c.Minimum, c.Maximum,
-                    c.IsIntegral ? ", whole numbers" : "", c.HasMissing ? $", {values.Count(double.IsNaN)} missing" : "");
+                    c.Decimals == 0 ? ", whole numbers" : c.Decimals > 0 ? $", {c.Decimals} decimals" : "", c.HasMissing ? $", {values.Count(double.IsNaN)} missing" : "");
             }
             else
             {

@@ -23,7 +23,9 @@ namespace Microsoft.ML.Generative.Tabular;
 /// <para><see cref="TabularModel.Tvae"/> trains the library's variational autoencoder (the VAE family's network,
 /// objective, engine and optimizer) on those codes, with the per-column likelihood of <c>TvaeLikelihood</c> instead of
 /// one likelihood for every feature. The encoder's hidden layers are <see cref="TabularSynthesizerOptions.HiddenLayerSizes"/>
-/// with ReLU, the decoder mirrors them; Adam with L2 weight decay.</para>
+/// with ReLU, the decoder mirrors them; Adam with L2 weight decay; as in CTGAN's TVAE the scalars' σ starts at 0.1 and
+/// the reconstruction counts twice the KL term. Training runs <see cref="TabularSynthesizerOptions.NumberOfEpochs"/>
+/// epochs, or more on small tables to reach <see cref="TabularSynthesizerOptions.MinimumTrainingSteps"/>.</para>
 /// <para>Memory: the selected columns are read once and encoded into one float matrix (rows × encoded width) that
 /// the training engine batches; the mixture of a column is fitted on at most
 /// <see cref="TabularSynthesizerOptions.MaximumMixtureFitValues"/> of its values.</para>
@@ -69,6 +71,12 @@ public sealed class TabularSynthesizerEstimator : IEstimator<TabularSynthesizerT
         builder.AddColumn(FeatureColumnName, NumberDataViewType.Single, features);
         var view = builder.GetDataView();
 
+        int batch = Math.Min(options.BatchSize, rows);
+        int batchesPerEpoch = (rows + batch - 1) / batch;
+        int epochs = Math.Max(options.NumberOfEpochs, (options.MinimumTrainingSteps + batchesPerEpoch - 1) / batchesPerEpoch);
+        if (epochs > options.NumberOfEpochs)
+            ch.Info("Training for {0} epochs instead of {1}: {2} batches per epoch, and at least MinimumTrainingSteps = {3} steps.",
+                epochs, options.NumberOfEpochs, batchesPerEpoch, options.MinimumTrainingSteps);
         var vaeOptions = new VariationalAutoencoderOptions
         {
             FeatureColumnName = FeatureColumnName,
@@ -76,8 +84,12 @@ public sealed class TabularSynthesizerEstimator : IEstimator<TabularSynthesizerT
             HiddenLayerSizes = options.HiddenLayerSizes.ToArray(),
             Activation = VaeActivation.Relu,
             Likelihood = VaeLikelihood.GaussianLearnedVariance,
-            NumberOfEpochs = options.NumberOfEpochs,
-            BatchSize = Math.Min(options.BatchSize, rows),
+            // As CTGAN's TVAE: σ of the scalars starts at 0.1, and the reconstruction counts twice the KL term
+            // (its loss_factor = 2, i.e. β = 0.5 up to the loss's scale).
+            InitialOutputLogVariance = Math.Log(0.01),
+            Beta = 0.5,
+            NumberOfEpochs = epochs,
+            BatchSize = batch,
             LearningRate = options.LearningRate,
             Optimizer = GenerativeOptimizer.Adam,
             WeightDecay = options.WeightDecay,

@@ -29,7 +29,8 @@ namespace Microsoft.ML.Generative.Tabular;
 /// of the scalar α (drawn as mean + σ·ε with the column's learned σ, clipped to [−1, 1]) and, per one-hot group, logits
 /// from which the mode, the missing class or the category is drawn (Gumbel-max, i.e. exactly from the softmax). A
 /// value is then μ_k + 4σ_k·α of the drawn mode k, clamped to the training range unless
-/// <see cref="TabularSynthesizerOptions.AllowExtrapolation"/>, rounded when every training value was a whole number;
+/// <see cref="TabularSynthesizerOptions.AllowExtrapolation"/>, rounded to the decimal digits of the training values
+/// (whole-number columns stay whole; at most 6 digits are learned, beyond that values are not rounded);
 /// categories come only from those seen in training. All draws come from one TorchSharp generator seeded with
 /// <c>seed</c>: the same seed gives the same rows, in this process or after loading the model in another one.</para>
 /// <para>Conditional sampling (TVAE): by rejection — rows are drawn as above and only those whose conditioned

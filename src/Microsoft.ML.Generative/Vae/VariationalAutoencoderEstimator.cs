@@ -54,7 +54,7 @@ public sealed class VariationalAutoencoderEstimator
 
     private protected override nn.Module BuildNetwork(int inputDimension)
         => new VaeNetwork(new VaeArchitecture(inputDimension, Options.LatentDimension, Options.HiddenLayerSizes.ToArray(),
-            Options.Activation, Options.Likelihood));
+            Options.Activation, Options.Likelihood) { InitialOutputLogVariance = Options.InitialOutputLogVariance });
 
     private protected override GenerativeObjective CreateObjective(nn.Module network, Generator noise, ulong evaluationSeed)
         => new VaeObjective((VaeNetwork)network, Options, noise, evaluationSeed, _reconstruction);

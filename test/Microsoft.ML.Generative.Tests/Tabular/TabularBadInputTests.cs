@@ -46,7 +46,7 @@ public sealed class TabularBadInputTests
         StringAssert.Contains(e.Message, "'V'");
         StringAssert.Contains(e.Message, "vector");
         // ... and leaving it out works.
-        using var model = ml.Generative().TabularSynthesizer(new TabularSynthesizerOptions { Columns = new[] { "X" }, NumberOfEpochs = 1, HiddenLayerSizes = new[] { 8 }, LatentDimension = 2 }).Fit(vectors);
+        using var model = ml.Generative().TabularSynthesizer(new TabularSynthesizerOptions { Columns = new[] { "X" }, NumberOfEpochs = 1, MinimumTrainingSteps = 0, HiddenLayerSizes = new[] { 8 }, LatentDimension = 2 }).Fit(vectors);
         Assert.AreEqual(1, model.Sample(3, seed: 1).Schema.Count);
 
         e = FitFails(vectors, new TabularSynthesizerOptions { Columns = new[] { "Missing" } });
@@ -133,6 +133,7 @@ public sealed class TabularBadInputTests
             new TabularSynthesizerOptions { Columns = new[] { "A", "A" } },
             new TabularSynthesizerOptions { ModeWeightThreshold = 1 },
             new TabularSynthesizerOptions { HiddenLayerSizes = new[] { 0 } },
+            new TabularSynthesizerOptions { MinimumTrainingSteps = -1 },
         })
             Assert.Throws<ArgumentOutOfRangeException>(() => ml.Generative().TabularSynthesizer(options));
     }

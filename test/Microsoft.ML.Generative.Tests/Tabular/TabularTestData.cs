@@ -84,6 +84,7 @@ internal static class TabularTestData
     public static TabularSynthesizerOptions Small(int epochs = 40) => new()
     {
         NumberOfEpochs = epochs,
+        MinimumTrainingSteps = 0,
         BatchSize = 128,
         LatentDimension = 8,
         HiddenLayerSizes = new[] { 64 },
