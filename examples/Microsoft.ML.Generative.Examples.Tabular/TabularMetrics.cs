@@ -11,9 +11,13 @@ namespace Microsoft.ML.Generative.Examples.Tabular;
 /// <summary>The bundled tables (examples/data, from vega-datasets; licence beside them) and how they are read.</summary>
 public static class BundledTables
 {
+    /// <summary>A header line, commas, and empty number fields read as missing (NaN), not as 0 (TextLoader's default).</summary>
+    private static TextLoader.Options Csv(TextLoader.Column[] columns)
+        => new() { Columns = columns, Separators = new[] { ',' }, HasHeader = true, MissingRealsAsNaNs = true };
+
     /// <summary>344 penguins: Species, Island, Sex (text), BeakLength, BeakDepth, FlipperLength, BodyMass (Single, NaN = missing).</summary>
     public static IDataView Penguins(MLContext ml, string dataDirectory)
-        => ml.Data.LoadFromTextFile(Path.Combine(dataDirectory, "penguins.csv"), new[]
+        => ml.Data.LoadFromTextFile(Path.Combine(dataDirectory, "penguins.csv"), Csv(new[]
         {
             new TextLoader.Column("Species", DataKind.String, 0),
             new TextLoader.Column("Island", DataKind.String, 1),
@@ -22,18 +26,18 @@ public static class BundledTables
             new TextLoader.Column("FlipperLength", DataKind.Single, 4),
             new TextLoader.Column("BodyMass", DataKind.Single, 5),
             new TextLoader.Column("Sex", DataKind.String, 6),
-        }, separatorChar: ',', hasHeader: true);
+        }));
 
     /// <summary>1,461 days of Seattle weather: Precipitation, TemperatureMax, TemperatureMin, Wind (Single), Weather (text, 5 kinds).</summary>
     public static IDataView SeattleWeather(MLContext ml, string dataDirectory)
-        => ml.Data.LoadFromTextFile(Path.Combine(dataDirectory, "seattle-weather.csv"), new[]
+        => ml.Data.LoadFromTextFile(Path.Combine(dataDirectory, "seattle-weather.csv"), Csv(new[]
         {
             new TextLoader.Column("Precipitation", DataKind.Single, 0),
             new TextLoader.Column("TemperatureMax", DataKind.Single, 1),
             new TextLoader.Column("TemperatureMin", DataKind.Single, 2),
             new TextLoader.Column("Wind", DataKind.Single, 3),
             new TextLoader.Column("Weather", DataKind.String, 4),
-        }, separatorChar: ',', hasHeader: true);
+        }));
 
     /// <summary>The table's rows materialized in memory (so that splits and repeated reads are cheap and stable).</summary>
     public static IDataView Cache(MLContext ml, IDataView data) => ml.Data.Cache(data);

@@ -41,9 +41,13 @@ public sealed class NumberRow
 /// <summary>Small tables for the tabular synthesizer's tests; the penguins come from the bundled CSV.</summary>
 internal static class TabularTestData
 {
+    /// <summary>A header line, commas, and empty number fields read as missing (NaN), not as 0 (TextLoader's default).</summary>
+    private static TextLoader.Options Csv(TextLoader.Column[] columns)
+        => new() { Columns = columns, Separators = new[] { ',' }, HasHeader = true, MissingRealsAsNaNs = true };
+
     /// <summary>The 344 bundled penguins (examples/data/penguins.csv, copied next to the tests).</summary>
     public static IDataView Penguins(MLContext ml)
-        => ml.Data.LoadFromTextFile(Path.Combine(AppContext.BaseDirectory, "data", "penguins.csv"), new[]
+        => ml.Data.LoadFromTextFile(Path.Combine(AppContext.BaseDirectory, "data", "penguins.csv"), Csv(new[]
         {
             new TextLoader.Column("Species", DataKind.String, 0),
             new TextLoader.Column("Island", DataKind.String, 1),
@@ -52,7 +56,7 @@ internal static class TabularTestData
             new TextLoader.Column("FlipperLength", DataKind.Single, 4),
             new TextLoader.Column("BodyMass", DataKind.Single, 5),
             new TextLoader.Column("Sex", DataKind.String, 6),
-        }, separatorChar: ',', hasHeader: true);
+        }));
 
     /// <summary>
     /// Mixed types: Real is bimodal (−5 or +5, σ 0.5) and correlated with Color; Count is a whole number in [0, 20];
