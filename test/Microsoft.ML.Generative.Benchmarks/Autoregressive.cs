@@ -8,6 +8,7 @@ using System.Linq;
 using System.Text.Json;
 using Microsoft.ML;
 using Microsoft.ML.Generative.Autoregressive;
+using Microsoft.ML.Generative.Training;
 using static TorchSharp.torch;
 
 namespace Microsoft.ML.Generative.Benchmarks;
@@ -26,9 +27,9 @@ internal static class AutoregressiveSuite
         public string Text { get; set; } = "";
     }
 
-    public static void Run(string root, int epochs, int repeats)
+    public static void Run(string root, int epochs, int repeats, string architectures = "gru,transformer", Action<AutoregressiveModelOptions>? variant = null, string? variantName = null)
     {
-        var report = new Report("autoregressive");
+        var report = new Report(variantName is null ? "autoregressive" : "autoregressive-" + variantName);
         string path = Path.Combine(AppContext.BaseDirectory, "data", "english-words.txt.gz");
         string[] words;
         using (var gz = new GZipStream(File.OpenRead(path), CompressionMode.Decompress))
@@ -50,14 +51,16 @@ internal static class AutoregressiveSuite
         report.Note("data", $"Debian wamerican 2020.12.07-2, {words.Length} words matching ^[a-z]+$, shuffled with seed 42, {train.Length}/{test.Length}");
         report.Note("steps", steps);
 
-        string? python = TorchPython();
+        string? python = variant is null ? TorchPython() : null;   // variants: our side only
         report.Note("pytorch", python is null ? "not available (/usr/bin/python3 cannot import torch)" : python);
         string twin = Path.Combine(root, "test", "Microsoft.ML.Generative.Benchmarks", "pytorch", "autoregressive_twin.py");
 
         var ml = new MLContext(seed: 1);
         var trainData = ml.Data.LoadFromEnumerable(train.Select(w => new Word { Text = w }));
         var testData = ml.Data.LoadFromEnumerable(test.Select(w => new Word { Text = w }));
-        foreach (var kind in new[] { SequenceArchitecture.Gru, SequenceArchitecture.Transformer })
+        var kinds = new[] { SequenceArchitecture.Gru, SequenceArchitecture.Transformer }
+            .Where(k => architectures.Split(',').Contains(k.ToString(), StringComparer.OrdinalIgnoreCase)).ToArray();
+        foreach (var kind in kinds)
         {
             string name = kind == SequenceArchitecture.Gru ? "GRU emb 32 hid 128" : "Transformer 2×(d 64, 4 heads, MLP 256)";
             var ours = new List<double>();
@@ -70,6 +73,7 @@ internal static class AutoregressiveSuite
             {
                 last?.Dispose();
                 var options = Options(kind, context, epochs);
+                variant?.Invoke(options);
                 var clock = Stopwatch.StartNew();
                 last = ml.Generative().AutoregressiveModel(options).Fit(trainData, testData);
                 clock.Stop();
@@ -99,8 +103,42 @@ internal static class AutoregressiveSuite
             report.Note($"{key}.parameters", last!.ParameterCount);
             last.Dispose();
         }
-        Generation(report, repeats);
+        if (variant is null && kinds.Contains(SequenceArchitecture.Transformer))
+            Generation(report, repeats);
         report.Write(root);
+    }
+
+    /// <summary>
+    /// Training variants of the anchor's models, our side only (`autoregressive-variants name[,name…] [epochs]`), each
+    /// trained once on the same split: what moves the test NLL at the anchor's budget.
+    /// </summary>
+    public static void Variants(string root, string names, int epochs, string architectures)
+    {
+        var all = new Dictionary<string, Action<AutoregressiveModelOptions>>
+        {
+            ["default"] = _ => { },
+            ["lr1e-2"] = o => o.LearningRate = 1e-2,
+            ["lr5e-3"] = o => o.LearningRate = 5e-3,
+            ["wd0"] = o => o.WeightDecay = 0,
+            ["wd0.1"] = o => o.WeightDecay = 0.1,
+            ["minlr0"] = o => o.MinimumLearningRateFraction = 0,
+            ["tie"] = o => o.TieWeights = true,
+            ["constant"] = o => { o.LearningRateSchedule = LearningRateSchedule.Constant; o.WarmupSteps = 0; },
+            ["noclip"] = o => o.GradientClipNorm = 0,
+            ["beta2-0.99"] = o => o.Beta2 = 0.99,
+            ["lr5e-3-beta2-0.99"] = o => { o.LearningRate = 5e-3; o.Beta2 = 0.99; },
+            ["lr1e-2-beta2-0.99"] = o => { o.LearningRate = 1e-2; o.Beta2 = 0.99; },
+            ["lr2e-2"] = o => o.LearningRate = 2e-2,
+            ["lr1e-2-tie"] = o => { o.LearningRate = 1e-2; o.TieWeights = true; },
+            ["lr1e-2-wd0.1"] = o => { o.LearningRate = 1e-2; o.WeightDecay = 0.1; },
+        };
+        foreach (var name in names.Split(','))
+        {
+            if (!all.TryGetValue(name, out var variant))
+                throw new ArgumentException($"Unknown variant '{name}'; variants: {string.Join(", ", all.Keys)}.");
+            Console.WriteLine($"variant {name}:");
+            Run(root, epochs, 1, architectures, variant, name);
+        }
     }
 
     internal static AutoregressiveModelOptions Options(SequenceArchitecture kind, int context, int epochs) => new()

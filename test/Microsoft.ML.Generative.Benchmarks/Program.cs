@@ -2,6 +2,7 @@
 //   dotnet run -c Release --project test/Microsoft.ML.Generative.Benchmarks -- [training|hardware|scoring|memory|all|evaluation|pytorch]
 //   ... -- autoregressive [epochs (3)] [repeats (1)]   (the autoregressive family's anchor; see Autoregressive.cs)
 //   ... -- flows [pairs] [epochs]   (normalizing flows vs a PyTorch twin, see FlowBenchmarks.cs)
+//   ... -- distributed   (all-reduce and step times, the data-parallel scaling model; DistributedBenchmark.cs)
 // Each suite prints a table and writes artifacts/bench/<suite>.json. Comparisons are interleaved in one run and
 // reported as ratios, because the machines are shared and noisy. See docs/benchmarks.md.
 using System;
@@ -23,6 +24,13 @@ if (suite == "rss-probe")   // diagnosis: RSS per epoch of the raw loop in varia
     return RssProbe.Run(args[1], args[2], int.Parse(args[3]));
 if (suite == "vae-child")   // one side of the "pytorch" suite, run in its own process
     return PyTorchTwin.Child(args[1], int.Parse(args[2]), args[3]);
+if (suite == "allreduce-child")   // one rank of the "distributed" suite, under mpirun
+    return DistributedBenchmark.AllReduceChild();
+if (suite == "distributed")   // data-parallel training: all-reduce times, step times, scaling model (docs/distributed.md)
+{
+    DistributedBenchmark.Run(FindRoot());
+    return 0;
+}
 string root = FindRoot();
 var digits = Digits.Split(Digits.Load(Path.Combine(AppContext.BaseDirectory, "data", "mnist-digits.bin.gz")));
 Console.WriteLine($"torch threads: {get_num_threads()}, cores: {Environment.ProcessorCount}");
@@ -35,7 +43,9 @@ var suites = new Dictionary<string, Action>
     ["memory"] = () => Suites.Memory(root, digits.Train),
     ["scale"] = () => Suites.Scale(root, digits.Train, args.Length > 1 ? long.Parse(args[1]) : 2_000_000),
     ["micro"] = () => Suites.Micro(root, digits.Train),
-    ["autoregressive"] = () => AutoregressiveSuite.Run(root, epochs: args.Length > 1 ? int.Parse(args[1]) : 3, repeats: args.Length > 2 ? int.Parse(args[2]) : 1),
+    ["autoregressive"] = () => AutoregressiveSuite.Run(root, epochs: args.Length > 1 ? int.Parse(args[1]) : 3, repeats: args.Length > 2 ? int.Parse(args[2]) : 1,
+        architectures: args.Length > 3 ? args[3] : "gru,transformer"),
+    ["autoregressive-variants"] = () => AutoregressiveSuite.Variants(root, args[1], args.Length > 2 ? int.Parse(args[2]) : 3, args.Length > 3 ? args[3] : "transformer"),
     ["flows-nsf"] = () => FlowBenchmarks.SplineVariant(root, double.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture), int.Parse(args[2]), args.Length > 3 ? int.Parse(args[3]) : 100),
     ["flows"] = () => FlowBenchmarks.Run(root, digits.Train, digits.Test, args.Length > 1 ? int.Parse(args[1]) : 3, args.Length > 2 ? int.Parse(args[2]) : 100),
     ["gan"] = () => GanBenchmark.Run(root, digits.Train, digits.Test, args.Length > 1 ? int.Parse(args[1]) : 20),
@@ -47,6 +57,8 @@ var suites = new Dictionary<string, Action>
     ["tabular"] = () => TabularBenchmarks.Run(root, args.Length > 1 ? int.Parse(args[1]) : 3,
         (args.Length > 2 ? args[2] : "tvae").Split(',').Select(m => Enum.Parse<Microsoft.ML.Generative.Tabular.TabularModel>(m, ignoreCase: true)).ToArray(),
         args.Length > 3 ? int.Parse(args[3]) : null, args.Length > 4 ? int.Parse(args[4]) : null),
+    ["gan-tabular"] = () => GanTabular.Run(root, args.Length > 1 ? int.Parse(args[1]) : 300),   // issue 10: per-column KS / correlation distance on two real tables
+    ["cross-entropy"] = () => CrossEntropyCost.Run(root, args.Length > 1 ? int.Parse(args[1]) : 5),   // issue 14: cost of the exact next-token loss
 };
 if (suite == "all")
 {

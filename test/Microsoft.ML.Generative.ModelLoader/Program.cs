@@ -7,6 +7,9 @@
 // holds one string per line (the "Text" column) and output.txt gets each row's LogLikelihood, TokenCount, Perplexity.
 // "@Tabular:N:SEED[:Column=Value]" writes N rows of a tabular synthesizer's Sample(N, SEED) (or its conditional
 // Sample with that one text condition) as tab-separated text with a header (ML.NET's SaveAsText; input.txt unused).
+// Conditional models: a fifth argument "key:NAME:K" makes the first value of each input line the value of a key column
+// NAME of K values as an in-memory class holds it (0 … K − 1, ML.NET's raw keys 1 … K), the rest the features;
+// "@Sample:N:SEED:KEY" draws Sample(N, (uint)KEY, SEED), KEY a raw key (1 … K).
 using System;
 using System.Collections.Generic;
 using System.Globalization;
@@ -46,7 +49,10 @@ if (columns[0].StartsWith("@Sample:", StringComparison.Ordinal))
 {
     var parts = columns[0].Split(':');
     var last = model is TransformerChain<ITransformer> chain ? chain.LastTransformer : model;
-    var sample = (IDataView)last.GetType().GetMethod("Sample")!.Invoke(last, new object[] { int.Parse(parts[1]), int.Parse(parts[2]) })!;
+    var sample = parts.Length > 3
+        ? (IDataView)last.GetType().GetMethod("Sample", new[] { typeof(int), typeof(object), typeof(int?) })!
+            .Invoke(last, new object?[] { int.Parse(parts[1]), uint.Parse(parts[3]), (int?)int.Parse(parts[2]) })!
+        : (IDataView)last.GetType().GetMethod("Sample", new[] { typeof(int), typeof(int) })!.Invoke(last, new object[] { int.Parse(parts[1]), int.Parse(parts[2]) })!;
     File.WriteAllLines(args[2], sample.GetColumn<float[]>("Features")
         .Select(r => string.Join(" ", r.Select(v => v.ToString("R", CultureInfo.InvariantCulture)))));
     return 0;
@@ -54,10 +60,23 @@ if (columns[0].StartsWith("@Sample:", StringComparison.Ordinal))
 var rows = File.ReadAllLines(args[1])
     .Select(line => line.Split(' ').Select(v => float.Parse(v, CultureInfo.InvariantCulture)).ToArray())
     .ToArray();
-int dim = rows[0].Length;
-var schemaDefinition = SchemaDefinition.Create(typeof(InputRow));
-schemaDefinition[0].ColumnType = new VectorDataViewType(NumberDataViewType.Single, dim);
-var data = ml.Data.LoadFromEnumerable(rows.Select(r => new InputRow { Features = r }), schemaDefinition);
+IDataView data;
+if (args.Length > 4 && args[4].StartsWith("key:", StringComparison.Ordinal))
+{
+    var key = args[4].Split(':');
+    var definition = SchemaDefinition.Create(typeof(ConditionalInputRow));
+    definition[0].ColumnType = new VectorDataViewType(NumberDataViewType.Single, rows[0].Length - 1);
+    definition[1].ColumnName = key[1];
+    definition[1].ColumnType = new KeyDataViewType(typeof(uint), ulong.Parse(key[2]));
+    data = ml.Data.LoadFromEnumerable(rows.Select(r => new ConditionalInputRow { Features = r[1..], Condition = (uint)r[0] }), definition);
+}
+else
+{
+    int dim = rows[0].Length;
+    var schemaDefinition = SchemaDefinition.Create(typeof(InputRow));
+    schemaDefinition[0].ColumnType = new VectorDataViewType(NumberDataViewType.Single, dim);
+    data = ml.Data.LoadFromEnumerable(rows.Select(r => new InputRow { Features = r }), schemaDefinition);
+}
 var scored = model.Transform(data);
 var values = new List<float[][]>();
 foreach (var name in columns)
@@ -73,6 +92,13 @@ return 0;
 public sealed class InputRow
 {
     public float[] Features { get; set; } = Array.Empty<float>();
+}
+
+public sealed class ConditionalInputRow
+{
+    public float[] Features { get; set; } = Array.Empty<float>();
+
+    public uint Condition { get; set; }
 }
 
 public sealed class TextRow

@@ -43,21 +43,29 @@ internal sealed class AutoregressiveObjective : GenerativeObjective<SequenceBatc
 
     public override double WeightOf(SequenceBatch batch) => batch.TokenCount;
 
+    /// <summary>Windows <paramref name="start"/> … of the batch (data-parallel training), with their own token count.</summary>
+    public override SequenceBatch SliceRows(SequenceBatch batch, long start, long count)
+    {
+        var targets = batch.Targets.narrow(0, start, count);
+        using var counted = targets.ne(SequenceBatch.IgnoreIndex).sum();
+        return new SequenceBatch(batch.Inputs.narrow(0, start, count), targets, (int)count, counted.item<long>());
+    }
+
     public override Tensor TrainStep(SequenceBatch batch, StepInfo step)
     {
         var logits = _network.forward(batch.Inputs);                                                   // [B, T, V]
-        var loss = SequenceLosses.NextTokenCrossEntropy(logits, batch.Targets, SequenceBatch.IgnoreIndex, _labelSmoothing);
+        var loss = SequenceLosses.NextTokenCrossEntropyUnchecked(logits, batch.Targets, SequenceBatch.IgnoreIndex, _labelSmoothing);
         OptimizerStep(_optimizer, loss, step, "next-token cross-entropy");
         using var noGrad = no_grad();
-        var nll = _labelSmoothing > 0 ? SequenceLosses.NextTokenCrossEntropy(logits, batch.Targets, SequenceBatch.IgnoreIndex) : loss;
+        var nll = _labelSmoothing > 0 ? SequenceLosses.NextTokenCrossEntropyUnchecked(logits, batch.Targets, SequenceBatch.IgnoreIndex) : loss;
         return stack(new[] { loss, nll }).detach();
     }
 
     public override Tensor EvaluateBatch(SequenceBatch batch)
     {
         var logits = _network.forward(batch.Inputs);
-        var loss = SequenceLosses.NextTokenCrossEntropy(logits, batch.Targets, SequenceBatch.IgnoreIndex, _labelSmoothing);
-        var nll = _labelSmoothing > 0 ? SequenceLosses.NextTokenCrossEntropy(logits, batch.Targets, SequenceBatch.IgnoreIndex) : loss;
+        var loss = SequenceLosses.NextTokenCrossEntropyUnchecked(logits, batch.Targets, SequenceBatch.IgnoreIndex, _labelSmoothing);
+        var nll = _labelSmoothing > 0 ? SequenceLosses.NextTokenCrossEntropyUnchecked(logits, batch.Targets, SequenceBatch.IgnoreIndex) : loss;
         return stack(new[] { loss, nll });
     }
 

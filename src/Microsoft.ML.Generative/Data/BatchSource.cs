@@ -25,7 +25,14 @@ internal abstract class BatchSource<TBatch> : IDisposable
 /// <summary>Mini-batches of feature rows, <c>[B, D]</c> float32: the float-vector families' batches.</summary>
 internal abstract class BatchSource : BatchSource<Tensor>
 {
+    /// <summary>Features per row (D).</summary>
     public abstract int Dimension { get; }
+
+    /// <summary>
+    /// Floats of the encoded condition after the features in each row (C; 0 for an unconditional model): batches are
+    /// <c>[B, D + C]</c>, the features first (see <see cref="ConditionEncoding"/>).
+    /// </summary>
+    public virtual int ConditionWidth => 0;
 }
 
 /// <summary>
@@ -36,18 +43,23 @@ internal sealed class InMemoryBatchSource : BatchSource
 {
     private readonly Tensor _data;
     private readonly Tensor? _rows;
+    private readonly int _conditionWidth;
 
-    /// <param name="data">Rows <c>[N, D]</c>; the source owns and disposes this handle (pass an alias to share).</param>
+    /// <param name="data">Rows <c>[N, D + C]</c>; the source owns and disposes this handle (pass an alias to share).</param>
     /// <param name="rows">Int64 indices of the rows to use, or null for all; owned likewise.</param>
-    public InMemoryBatchSource(Tensor data, Tensor? rows = null)
+    /// <param name="conditionWidth">C, the trailing condition columns of each row (0: none).</param>
+    public InMemoryBatchSource(Tensor data, Tensor? rows = null, int conditionWidth = 0)
     {
         _data = data;
         _rows = rows;
+        _conditionWidth = conditionWidth;
     }
 
     public override long Rows => _rows?.shape[0] ?? _data.shape[0];
 
-    public override int Dimension => (int)_data.shape[1];
+    public override int Dimension => (int)_data.shape[1] - _conditionWidth;
+
+    public override int ConditionWidth => _conditionWidth;
 
     internal Tensor Data => _data;
 
@@ -107,10 +119,13 @@ internal sealed class StreamingBatchSource : BatchSource
     private readonly Func<DataViewRowId, bool> _include;
     private readonly int _bufferRows;
     private readonly int _seed;
+    private readonly ConditionEncoding? _condition;
 
     public StreamingBatchSource(IHost host, IDataView data, string column, string role, bool skipNonFinite,
-        Func<ReadOnlySpan<float>, string?>? rowCheck, Func<DataViewRowId, bool> include, int bufferRows, int seed, int dimension, long rows)
+        Func<ReadOnlySpan<float>, string?>? rowCheck, Func<DataViewRowId, bool> include, int bufferRows, int seed, int dimension, long rows,
+        ConditionEncoding? condition = null)
     {
+        _condition = condition;
         _host = host;
         _data = data;
         _column = column;
@@ -128,12 +143,14 @@ internal sealed class StreamingBatchSource : BatchSource
 
     public override int Dimension { get; }
 
+    public override int ConditionWidth => _condition?.Width ?? 0;
+
     public override IEnumerable<Tensor> Batches(int batchSize, bool shuffle, Generator generator, int epoch)
     {
-        int d = Dimension;
+        int d = Dimension + ConditionWidth;   // floats per row: features, then the encoded condition
         var batch = new float[(long)batchSize * d];
         using var reader = new FeatureRowReader(_host, _data, _column, _role, _skipNonFinite, _rowCheck,
-            shuffle && _data.CanShuffle ? new Random(unchecked(_seed * 17 + epoch)) : null);
+            shuffle && _data.CanShuffle ? new Random(unchecked(_seed * 17 + epoch)) : null, _condition);
         int inBatch = 0;
 
         if (!shuffle)

@@ -8,7 +8,10 @@ namespace Microsoft.ML.Generative.Data;
 /// <summary>
 /// Reads the feature vectors of an <see cref="IDataView"/> row by row and checks each one while it is read, so that
 /// an error can name the column and the row: NaN/±∞ (fail, or skip when asked), then a family's own check (such as
-/// values in [0, 1] for a Bernoulli likelihood). Shared by the in-memory and the streaming data paths.
+/// values in [0, 1] for a Bernoulli likelihood). Shared by the in-memory and the streaming data paths. With a
+/// condition (<see cref="ConditionEncoding"/>), each row is read as <c>[features, encoded condition]</c>,
+/// <see cref="Width"/> floats: a row whose condition is missing or non-finite fails (or is skipped) like a
+/// non-finite feature.
 /// </summary>
 internal sealed class FeatureRowReader : IDisposable
 {
@@ -20,10 +23,12 @@ internal sealed class FeatureRowReader : IDisposable
     private readonly string _role;
     private readonly bool _skipNonFinite;
     private readonly Func<ReadOnlySpan<float>, string?>? _rowCheck;
+    private readonly ConditionEncoding? _condition;
+    private readonly ConditionEncoding.Reader? _conditionReader;
     private VBuffer<float> _buffer;
 
     public FeatureRowReader(IHost host, IDataView data, string columnName, string role, bool skipNonFinite,
-        Func<ReadOnlySpan<float>, string?>? rowCheck, Random? shuffle = null)
+        Func<ReadOnlySpan<float>, string?>? rowCheck, Random? shuffle = null, ConditionEncoding? condition = null)
     {
         _host = host;
         _column = columnName;
@@ -31,12 +36,26 @@ internal sealed class FeatureRowReader : IDisposable
         _skipNonFinite = skipNonFinite;
         _rowCheck = rowCheck;
         Dimension = FeatureColumn.Check(host, data.Schema, columnName, out int index);
-        _cursor = data.GetRowCursor(new[] { data.Schema[index] }, shuffle);
+        _condition = condition;
+        if (condition is null)
+        {
+            _cursor = data.GetRowCursor(new[] { data.Schema[index] }, shuffle);
+        }
+        else
+        {
+            int conditionIndex = condition.Check(host, data.Schema, role);
+            _cursor = data.GetRowCursor(new[] { data.Schema[index], data.Schema[conditionIndex] }, shuffle);
+            _conditionReader = condition.CreateReader(_cursor, conditionIndex);
+        }
         _getter = _cursor.GetGetter<VBuffer<float>>(data.Schema[index]);
         _id = _cursor.GetIdGetter();
     }
 
+    /// <summary>Features per row.</summary>
     public int Dimension { get; }
+
+    /// <summary>Floats per row read: <see cref="Dimension"/> plus the encoded condition's width.</summary>
+    public int Width => Dimension + (_condition?.Width ?? 0);
 
     /// <summary>Rows read so far, skipped ones included.</summary>
     public long RowsRead { get; private set; }
@@ -45,7 +64,7 @@ internal sealed class FeatureRowReader : IDisposable
     public long Skipped { get; private set; }
 
     /// <summary>
-    /// Reads the next usable row into <paramref name="row"/> (length <see cref="Dimension"/>); false at the end.
+    /// Reads the next usable row into <paramref name="row"/> (length <see cref="Width"/>); false at the end.
     /// <paramref name="id"/> is the row's stable identity in the data view.
     /// </summary>
     public bool TryRead(Span<float> row, out DataViewRowId id)
@@ -58,8 +77,19 @@ internal sealed class FeatureRowReader : IDisposable
             _getter(ref _buffer);
             if (_buffer.Length != Dimension)
                 throw _host.Except($"{_role} column '{_column}' row {index} has {_buffer.Length} values; the schema says {Dimension}.");
-            _buffer.CopyTo(row);
-            int bad = IndexOfNonFinite(row);
+            _buffer.CopyTo(row.Slice(0, Dimension));
+            if (_conditionReader is not null && !_conditionReader.Read(row.Slice(Dimension)))
+            {
+                if (_skipNonFinite)
+                {
+                    Skipped++;
+                    continue;
+                }
+                throw _host.Except(
+                    $"{_role} condition column '{_condition!.ColumnName}' has {_conditionReader.LastProblem} at row {index} (0-based). "
+                    + "Filter or impute such rows, or set SkipRowsWithNonFiniteValues = true to skip them.");
+            }
+            int bad = IndexOfNonFinite(row.Slice(0, Dimension));
             if (bad >= 0)
             {
                 if (_skipNonFinite)
@@ -72,7 +102,7 @@ internal sealed class FeatureRowReader : IDisposable
                     + "Clean or impute the data (mlContext.Transforms.ReplaceMissingValues), or set "
                     + "SkipRowsWithNonFiniteValues = true to skip such rows.");
             }
-            if (_rowCheck?.Invoke(row) is string problem)
+            if (_rowCheck?.Invoke(row.Slice(0, Dimension)) is string problem)
                 throw _host.Except($"{_role} column '{_column}' row {index} (0-based): {problem}");
             id = default;
             _id(ref id);
@@ -85,7 +115,7 @@ internal sealed class FeatureRowReader : IDisposable
     /// <summary>The error for data that yielded no usable row.</summary>
     public Exception NoRows()
         => _host.Except(Skipped > 0
-            ? $"{_role} data has no usable rows: all {Skipped} rows of '{_column}' hold NaN or infinity."
+            ? $"{_role} data has no usable rows: all {Skipped} rows of '{_column}' hold NaN or infinity{(_condition is null ? "" : $" or a missing condition ('{_condition.ColumnName}')")}."
             : $"{_role} data is empty: column '{_column}' has no rows.");
 
     /// <summary>The first slot holding NaN or ±∞, or -1.</summary>

@@ -9,7 +9,7 @@ namespace Microsoft.ML.Generative.Flows;
 
 /// <summary>
 /// One invertible map of a flow. <c>forward</c> goes from the data towards the base distribution and returns
-/// (y, log|det ∂y/∂x|) with y [B, D] and the log-determinant [B]; <see cref="Inverse"/> goes back and returns
+/// (y, log|det ∂y/∂x|) with y [B, D] and the log-determinant [B]; <see cref="Inverse(Tensor)"/> goes back and returns
 /// (x, log|det ∂x/∂y|) = (x, −forward log-det). One sign convention everywhere (zuko/normflows style), so that
 /// the log-dets of a chain add up and inverse∘forward is checked together with logdet(fwd) + logdet(inv) = 0.
 /// </summary>
@@ -20,7 +20,22 @@ internal abstract class FlowLayer : nn.Module<Tensor, (Tensor Y, Tensor LogDet)>
     }
 
     /// <summary>x = f⁻¹(y) and log|det ∂x/∂y| per row, [B].</summary>
-    public abstract (Tensor X, Tensor LogDet) Inverse(Tensor y);
+    public (Tensor X, Tensor LogDet) Inverse(Tensor y) => Inverse(y, null);
+
+    /// <summary>
+    /// y = f(x | c) and log|det ∂y/∂x| per row: a conditional layer's conditioner also sees the encoded condition
+    /// c [B, C] (null: unconditional). The condition changes the map, never the Jacobian's form: log|det| is still
+    /// taken with respect to x only.
+    /// </summary>
+    public abstract (Tensor Y, Tensor LogDet) Forward(Tensor x, Tensor? c);
+
+    /// <summary>x = f⁻¹(y | c) and log|det ∂x/∂y| per row, [B].</summary>
+    public abstract (Tensor X, Tensor LogDet) Inverse(Tensor y, Tensor? c);
+
+    public override (Tensor Y, Tensor LogDet) forward(Tensor x) => Forward(x, null);
+
+    /// <summary>The conditioner's input: the masked features, followed by the condition when there is one.</summary>
+    internal static Tensor WithCondition(Tensor input, Tensor? c) => c is null ? input : cat(new[] { input, c }, 1);
 
     /// <summary>
     /// Soft clamp b·tanh(s/b): the identity near 0 (so gradients at initialization are those of an unbounded
@@ -94,7 +109,7 @@ internal abstract class FlowLayer : nn.Module<Tensor, (Tensor Y, Tensor LogDet)>
 /// Affine coupling (Dinh, Sohl-Dickstein and Bengio 2017, "Density estimation using Real NVP", §3.3, eq. 9):
 /// with a binary mask b, y = b⊙x + (1 − b)⊙(x⊙exp(s(b⊙x)) + t(b⊙x)), log|det| = Σ_d (1 − b_d) s_d. The conditioner
 /// sees the masked input (D values) and outputs s and t (2D values); s is soft-clamped to ±3 and the last layer is
-/// zero-initialized, so every layer starts as the identity.
+/// zero-initialized, so every layer starts as the identity. A conditional layer's conditioner sees [b⊙x, c].
 /// </summary>
 internal sealed class AffineCoupling : FlowLayer
 {
@@ -102,36 +117,36 @@ internal sealed class AffineCoupling : FlowLayer
     private readonly float[] _mask;
     private readonly int _dimension;
 
-    public AffineCoupling(int dimension, float[] mask, IReadOnlyList<int> hidden) : base(nameof(AffineCoupling))
+    public AffineCoupling(int dimension, float[] mask, IReadOnlyList<int> hidden, int conditionWidth = 0) : base(nameof(AffineCoupling))
     {
         _dimension = dimension;
         _mask = mask;
-        net = Conditioner(dimension, hidden, 2 * dimension);
+        net = Conditioner(dimension + conditionWidth, hidden, 2 * dimension);
         RegisterComponents();
     }
 
-    private (Tensor S, Tensor T) Parameters(Tensor conditioning, Tensor free)
+    private (Tensor S, Tensor T) Parameters(Tensor conditioning, Tensor free, Tensor? c)
     {
-        var h = net.forward(conditioning);                                      // [B, 2D]
+        var h = net.forward(WithCondition(conditioning, c));                    // [B, 2D]
         var s = SoftClamp(h.narrow(1, 0, _dimension), LogScaleBound).mul(free); // [B, D], 0 on kept dims
         var t = h.narrow(1, _dimension, _dimension).mul(free);                  // [B, D]
         return (s, t);
     }
 
-    public override (Tensor Y, Tensor LogDet) forward(Tensor x)
+    public override (Tensor Y, Tensor LogDet) Forward(Tensor x, Tensor? c)
     {
         using var scope = NewDisposeScope();
         var (mask, free) = Masks(_mask, x);
-        var (s, t) = Parameters(x * mask, free);
+        var (s, t) = Parameters(x * mask, free, c);
         var y = x * s.exp() + t;                                                 // kept dims: x·1 + 0 = x exactly
         return (y.MoveToOuterDisposeScope(), s.sum(1).MoveToOuterDisposeScope());
     }
 
-    public override (Tensor X, Tensor LogDet) Inverse(Tensor y)
+    public override (Tensor X, Tensor LogDet) Inverse(Tensor y, Tensor? c)
     {
         using var scope = NewDisposeScope();
         var (mask, free) = Masks(_mask, y);
-        var (s, t) = Parameters(y * mask, free);                                 // y⊙b = x⊙b: same conditioner input
+        var (s, t) = Parameters(y * mask, free, c);                              // y⊙b = x⊙b: same conditioner input
         var x = (y - t) * s.neg().exp();
         return (x.MoveToOuterDisposeScope(), s.sum(1).neg_().MoveToOuterDisposeScope());
     }
@@ -172,14 +187,15 @@ internal sealed class MaskedAutoregressive : FlowLayer
     private readonly Sequential made;
     private readonly int _dimension;
 
-    public MaskedAutoregressive(int dimension, IReadOnlyList<int> hidden, bool reversed) : base(nameof(MaskedAutoregressive))
+    public MaskedAutoregressive(int dimension, IReadOnlyList<int> hidden, bool reversed, int conditionWidth = 0) : base(nameof(MaskedAutoregressive))
     {
         _dimension = dimension;
         // Degrees: input d has degree = its position in the order (1..D); hidden units cycle through 1..D−1 so every
-        // unit can see something; an output of feature d may only see units of degree < deg(d).
+        // unit can see something; an output of feature d may only see units of degree < deg(d). The condition's
+        // inputs (after the features) have degree 0: every unit and every output may see them (conditional MADE).
         var inputDegree = Enumerable.Range(0, dimension).Select(d => reversed ? dimension - d : d + 1).ToArray();
         var layers = new List<(string, nn.Module<Tensor, Tensor>)>();
-        int[] previous = inputDegree;
+        int[] previous = inputDegree.Concat(Enumerable.Repeat(0, conditionWidth)).ToArray();
         for (int i = 0; i < hidden.Count; i++)
         {
             var degree = Enumerable.Range(0, hidden[i]).Select(k => k % Math.Max(1, dimension - 1) + 1).ToArray();
@@ -203,21 +219,21 @@ internal sealed class MaskedAutoregressive : FlowLayer
         RegisterComponents();
     }
 
-    private (Tensor Mu, Tensor Alpha) Parameters(Tensor x)
+    private (Tensor Mu, Tensor Alpha) Parameters(Tensor x, Tensor? c)
     {
-        var h = made.forward(x);                                                         // [B, 2D]
+        var h = made.forward(WithCondition(x, c));                                       // [B, 2D]
         return (h.narrow(1, 0, _dimension), SoftClamp(h.narrow(1, _dimension, _dimension), LogScaleBound));
     }
 
-    public override (Tensor Y, Tensor LogDet) forward(Tensor x)
+    public override (Tensor Y, Tensor LogDet) Forward(Tensor x, Tensor? c)
     {
         using var scope = NewDisposeScope();
-        var (mu, alpha) = Parameters(x);
+        var (mu, alpha) = Parameters(x, c);
         var z = (x - mu) * alpha.neg().exp();
         return (z.MoveToOuterDisposeScope(), alpha.sum(1).neg_().MoveToOuterDisposeScope());
     }
 
-    public override (Tensor X, Tensor LogDet) Inverse(Tensor y)
+    public override (Tensor X, Tensor LogDet) Inverse(Tensor y, Tensor? c)
     {
         using var scope = NewDisposeScope();
         // After pass k the first k features in the layer's order are exact (each depends only on earlier ones).
@@ -225,7 +241,7 @@ internal sealed class MaskedAutoregressive : FlowLayer
         Tensor alpha = zeros_like(y);
         for (int k = 0; k < _dimension; k++)
         {
-            var (mu, a) = Parameters(x);
+            var (mu, a) = Parameters(x, c);
             x = y * a.exp() + mu;
             alpha = a;
         }
@@ -345,58 +361,68 @@ internal sealed class SplineCoupling : FlowLayer
     private readonly int _bins;
     private readonly double _bound;
 
-    public SplineCoupling(int dimension, float[] mask, IReadOnlyList<int> hidden, int bins, double bound) : base(nameof(SplineCoupling))
+    public SplineCoupling(int dimension, float[] mask, IReadOnlyList<int> hidden, int bins, double bound, int conditionWidth = 0)
+        : base(nameof(SplineCoupling))
     {
         _dimension = dimension;
         _mask = mask;
         _bins = bins;
         _bound = bound;
-        net = Conditioner(dimension, hidden, dimension * RationalQuadraticSpline.ParameterCount(bins));
+        net = Conditioner(dimension + conditionWidth, hidden, dimension * RationalQuadraticSpline.ParameterCount(bins));
         RegisterComponents();
     }
 
-    private (Tensor Output, Tensor LogDet) Run(Tensor input, bool inverse)
+    private (Tensor Output, Tensor LogDet) Run(Tensor input, Tensor? c, bool inverse)
     {
         using var scope = NewDisposeScope();
         var (mask, free) = Masks(_mask, input);
-        var parameters = net.forward(input * mask).view(-1, _dimension, RationalQuadraticSpline.ParameterCount(_bins)); // [B, D, 3K−1]
+        var parameters = net.forward(WithCondition(input * mask, c)).view(-1, _dimension, RationalQuadraticSpline.ParameterCount(_bins)); // [B, D, 3K−1]
         var (spline, logDet) = RationalQuadraticSpline.Apply(input, parameters, _bins, _bound, inverse);
         var output = input * mask + spline * free;                                       // kept dims: exactly the input
         return (output.MoveToOuterDisposeScope(), (logDet * free).sum(1).MoveToOuterDisposeScope());
     }
 
-    public override (Tensor Y, Tensor LogDet) forward(Tensor x) => Run(x, inverse: false);
+    public override (Tensor Y, Tensor LogDet) Forward(Tensor x, Tensor? c) => Run(x, c, inverse: false);
 
-    public override (Tensor X, Tensor LogDet) Inverse(Tensor y) => Run(y, inverse: true);
+    public override (Tensor X, Tensor LogDet) Inverse(Tensor y, Tensor? c) => Run(y, c, inverse: true);
 }
 
 /// <summary>
 /// An elementwise rational-quadratic spline with learned, unconditional parameters (one spline per feature): the
-/// neural spline flow's layer for one-feature data, where there is nothing to couple or condition on.
+/// neural spline flow's layer for one-feature data, where there is nothing to couple. A conditional layer adds to
+/// the parameters the output of a conditioner of the condition alone (zero-initialized: the identity at start).
 /// </summary>
 internal sealed class ElementwiseSpline : FlowLayer
 {
     private readonly Parameter splineParameters;
+    private readonly Sequential? net;
     private readonly int _bins;
     private readonly double _bound;
+    private readonly int _dimension;
 
-    public ElementwiseSpline(int dimension, int bins, double bound) : base(nameof(ElementwiseSpline))
+    public ElementwiseSpline(int dimension, int bins, double bound, IReadOnlyList<int>? hidden = null, int conditionWidth = 0)
+        : base(nameof(ElementwiseSpline))
     {
         _bins = bins;
         _bound = bound;
+        _dimension = dimension;
         splineParameters = nn.Parameter(zeros(dimension, RationalQuadraticSpline.ParameterCount(bins)));   // identity at start
+        if (conditionWidth > 0)
+            net = Conditioner(conditionWidth, hidden ?? Array.Empty<int>(), dimension * RationalQuadraticSpline.ParameterCount(bins));
         RegisterComponents();
     }
 
-    private (Tensor Output, Tensor LogDet) Run(Tensor input, bool inverse)
+    private (Tensor Output, Tensor LogDet) Run(Tensor input, Tensor? c, bool inverse)
     {
         using var scope = NewDisposeScope();
         var p = splineParameters.unsqueeze(0);                                                // [1, D, 3K−1]
+        if (net is not null && c is not null)
+            p = p + net.forward(c).view(-1, _dimension, RationalQuadraticSpline.ParameterCount(_bins));   // [B, D, 3K−1]
         var (output, logDet) = RationalQuadraticSpline.Apply(input, p, _bins, _bound, inverse);
         return (output.MoveToOuterDisposeScope(), logDet.sum(1).MoveToOuterDisposeScope());
     }
 
-    public override (Tensor Y, Tensor LogDet) forward(Tensor x) => Run(x, inverse: false);
+    public override (Tensor Y, Tensor LogDet) Forward(Tensor x, Tensor? c) => Run(x, c, inverse: false);
 
-    public override (Tensor X, Tensor LogDet) Inverse(Tensor y) => Run(y, inverse: true);
+    public override (Tensor X, Tensor LogDet) Inverse(Tensor y, Tensor? c) => Run(y, c, inverse: true);
 }

@@ -8,8 +8,9 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Generative.Flows;
 
 /// <summary>The architecture a <see cref="FlowNetwork"/> is built from; saved with the model.</summary>
+/// <remarks><c>ConditionWidth</c> is C, the encoded condition's floats that every conditioner also sees (0: unconditional).</remarks>
 internal sealed record FlowShape(int InputDimension, FlowArchitecture Architecture, int NumberOfLayers, int[] HiddenLayerSizes,
-    int NumberOfBins, double TailBound)
+    int NumberOfBins, double TailBound, int ConditionWidth = 0)
 {
     /// <summary>Number of trainable weights (a lower bound on the saved payload; MADE masks are saved too).</summary>
     public long ParameterCount
@@ -26,12 +27,12 @@ internal sealed record FlowShape(int InputDimension, FlowArchitecture Architectu
                 }
                 return count + width * output + output;
             }
-            int d = InputDimension, p = RationalQuadraticSpline.ParameterCount(NumberOfBins);
+            int d = InputDimension, p = RationalQuadraticSpline.ParameterCount(NumberOfBins), c = ConditionWidth;
             long perLayer = Architecture switch
             {
-                FlowArchitecture.RealNvp => Mlp(d, 2 * d),
-                FlowArchitecture.MaskedAutoregressive => Mlp(d, 2 * d),
-                _ => d == 1 ? p : Mlp(d, (long)d * p),
+                FlowArchitecture.RealNvp => Mlp(d + c, 2 * d),
+                FlowArchitecture.MaskedAutoregressive => Mlp(d + c, 2 * d),
+                _ => d == 1 ? p + (c > 0 ? Mlp(c, p) : 0) : Mlp(d + c, (long)d * p),
             };
             return perLayer * NumberOfLayers;
         }
@@ -48,7 +49,8 @@ internal sealed record FlowShape(int InputDimension, FlowArchitecture Architectu
         string conditioner = Architecture == FlowArchitecture.NeuralSpline && InputDimension == 1 ? ""
             : $", conditioner {string.Join("-", new[] { InputDimension }.Concat(HiddenLayerSizes))}";
         string spline = Architecture == FlowArchitecture.NeuralSpline ? $", {NumberOfBins} bins on [-{TailBound}, {TailBound}]" : "";
-        return $"a {NumberOfLayers}-layer {name} on {InputDimension} features{conditioner}{spline}";
+        string condition = ConditionWidth > 0 ? $", conditioned on {ConditionWidth} condition values" : "";
+        return $"a {NumberOfLayers}-layer {name} on {InputDimension} features{conditioner}{spline}{condition}";
     }
 }
 
@@ -74,7 +76,7 @@ internal sealed class FlowNetwork : nn.Module<Tensor, (Tensor Z, Tensor LogDet)>
         _shift = shift;
         _scale = scale;
         _standardizationLogDet = -scale.Sum(Math.Log);
-        int d = shape.InputDimension;
+        int d = shape.InputDimension, c = shape.ConditionWidth;
         var list = new List<FlowLayer>();
         for (int i = 0; i < shape.NumberOfLayers; i++)
         {
@@ -82,10 +84,10 @@ internal sealed class FlowNetwork : nn.Module<Tensor, (Tensor Z, Tensor LogDet)>
             var mask = Enumerable.Range(0, d).Select(j => (j + i) % 2 == 0 ? 1f : 0f).ToArray();
             list.Add(shape.Architecture switch
             {
-                FlowArchitecture.RealNvp => new AffineCoupling(d, mask, shape.HiddenLayerSizes),
-                FlowArchitecture.MaskedAutoregressive => new MaskedAutoregressive(d, shape.HiddenLayerSizes, reversed: i % 2 == 1),
-                _ when d == 1 => new ElementwiseSpline(d, shape.NumberOfBins, shape.TailBound),
-                _ => new SplineCoupling(d, mask, shape.HiddenLayerSizes, shape.NumberOfBins, shape.TailBound),
+                FlowArchitecture.RealNvp => new AffineCoupling(d, mask, shape.HiddenLayerSizes, c),
+                FlowArchitecture.MaskedAutoregressive => new MaskedAutoregressive(d, shape.HiddenLayerSizes, reversed: i % 2 == 1, c),
+                _ when d == 1 => new ElementwiseSpline(d, shape.NumberOfBins, shape.TailBound, shape.HiddenLayerSizes, c),
+                _ => new SplineCoupling(d, mask, shape.HiddenLayerSizes, shape.NumberOfBins, shape.TailBound, c),
             });
         }
         layers = nn.ModuleList(list.ToArray());
@@ -103,7 +105,22 @@ internal sealed class FlowNetwork : nn.Module<Tensor, (Tensor Z, Tensor LogDet)>
     internal IReadOnlyList<FlowLayer> Layers => layers.ToList();
 
     /// <summary>z = f(y) [B, D] and log|det ∂z/∂y| [B] (standardization included).</summary>
-    public override (Tensor Z, Tensor LogDet) forward(Tensor y)
+    public override (Tensor Z, Tensor LogDet) forward(Tensor y) => Forward(y, null);
+
+    /// <summary>Floats of the encoded condition (0: unconditional).</summary>
+    public int ConditionWidth => Shape.ConditionWidth;
+
+    /// <summary>The features [B, D] and the condition [B, C] (null when unconditional) of rows [B, D + C]: views, no copy.</summary>
+    public (Tensor X, Tensor? C) Split(Tensor rows)
+    {
+        if (ConditionWidth == 0)
+            return (rows, null);
+        int d = Shape.InputDimension;
+        return (rows.narrow(1, 0, d), rows.narrow(1, d, ConditionWidth));
+    }
+
+    /// <summary>z = f(y | c) [B, D] and log|det ∂z/∂y| [B]; c [B, C] is the encoded condition (null: unconditional).</summary>
+    public (Tensor Z, Tensor LogDet) Forward(Tensor y, Tensor? c)
     {
         using var scope = NewDisposeScope();
         var shift = tensor(_shift, dtype: y.dtype, device: y.device);
@@ -112,7 +129,7 @@ internal sealed class FlowNetwork : nn.Module<Tensor, (Tensor Z, Tensor LogDet)>
         var logDet = full(y.shape[0], _standardizationLogDet, dtype: y.dtype, device: y.device);
         foreach (var layer in layers)
         {
-            var (next, l) = layer.forward(u);
+            var (next, l) = layer.Forward(u, c);
             u = next;
             logDet = logDet + l;
         }
@@ -120,14 +137,17 @@ internal sealed class FlowNetwork : nn.Module<Tensor, (Tensor Z, Tensor LogDet)>
     }
 
     /// <summary>y = f⁻¹(z) [B, D] and log|det ∂y/∂z| [B].</summary>
-    public (Tensor Y, Tensor LogDet) Inverse(Tensor z)
+    public (Tensor Y, Tensor LogDet) Inverse(Tensor z) => Inverse(z, null);
+
+    /// <summary>y = f⁻¹(z | c) [B, D] and log|det ∂y/∂z| [B]; c [B, C] is the encoded condition (null: unconditional).</summary>
+    public (Tensor Y, Tensor LogDet) Inverse(Tensor z, Tensor? c)
     {
         using var scope = NewDisposeScope();
         var logDet = full(z.shape[0], -_standardizationLogDet, dtype: z.dtype, device: z.device);
         var u = z;
         for (int i = layers.Count - 1; i >= 0; i--)
         {
-            var (previous, l) = layers[i].Inverse(u);
+            var (previous, l) = layers[i].Inverse(u, c);
             u = previous;
             logDet = logDet + l;
         }

@@ -40,11 +40,15 @@ internal sealed class FlowObjective : GenerativeObjective
 
     public override void BeginEvaluation() => _evaluationNoise.manual_seed((long)_evaluationSeed);
 
-    /// <summary>−log p(x) per row, [B], with dequantization noise from <paramref name="noise"/>.</summary>
+    /// <summary>
+    /// −log p(x) (or −log p(x | c)) per row, [B], with dequantization noise from <paramref name="noise"/>; a
+    /// conditional model's rows are [x, c], and only x is preprocessed.
+    /// </summary>
     internal static Tensor Nll(FlowNetwork network, Tensor batch, Generator noise)
     {
-        var (y, preLogDet) = network.Preprocessing.Train(batch, noise);
-        var (z, logDet) = network.forward(y);
+        var (x, c) = network.Split(batch);
+        var (y, preLogDet) = network.Preprocessing.Train(x, noise);
+        var (z, logDet) = network.Forward(y, c);
         if (preLogDet is not null)
             logDet = logDet.add_(preLogDet);
         return FlowLosses.NegativeLogLikelihood(z, logDet, LossReduction.None);

@@ -62,11 +62,12 @@ public sealed class NormalizingFlowEstimator : GenerativeEstimatorBase<Normalizi
         var (shift, scale) = Options.Standardize
             ? Statistics(train, preprocessing)
             : (Enumerable.Repeat(0.0, d).ToArray(), Enumerable.Repeat(1.0, d).ToArray());
-        return TorchRandom.Build(Seed, () => new FlowNetwork(MakeShape(d), preprocessing, shift, scale));
+        return TorchRandom.Build(Seed, () => new FlowNetwork(MakeShape(d, train.ConditionWidth), preprocessing, shift, scale));
     }
 
-    private FlowShape MakeShape(int d)
-        => new(d, Options.Architecture, Options.NumberOfLayers, Options.HiddenLayerSizes.ToArray(), Options.NumberOfBins, Options.SplineTailBound);
+    private FlowShape MakeShape(int d, int conditionWidth = 0)
+        => new(d, Options.Architecture, Options.NumberOfLayers, Options.HiddenLayerSizes.ToArray(), Options.NumberOfBins, Options.SplineTailBound,
+            conditionWidth);
 
     private FlowPreprocessing MakePreprocessing(int d, int levels)
         => new(d, Options.Dequantize, Options.DequantizationSamples, Options.Dequantize && Options.LogitTransform ? levels : 0,
@@ -90,7 +91,8 @@ public sealed class NormalizingFlowEstimator : GenerativeEstimatorBase<Normalizi
             using var scope = NewDisposeScope();
             if (!batches.MoveNext())
                 return max;
-            max = Math.Max(max, batches.Current.max().item<float>());
+            // Features only: a conditional model's rows carry the condition after them.
+            max = Math.Max(max, batches.Current.narrow(1, 0, train.Dimension).max().item<float>());
         }
     }
 
@@ -118,7 +120,7 @@ public sealed class NormalizingFlowEstimator : GenerativeEstimatorBase<Normalizi
                 using var noGrad = no_grad();
                 if (!batches.MoveNext())
                     break;
-                var (y, _) = preprocessing.Train(batches.Current, noise);
+                var (y, _) = preprocessing.Train(batches.Current.narrow(1, 0, d), noise);
                 var y64 = y.to_type(ScalarType.Float64);
                 long b = y64.shape[0];
                 var batchMean = y64.mean(new long[] { 0 });
@@ -166,6 +168,10 @@ public sealed class NormalizingFlowEstimator : GenerativeEstimatorBase<Normalizi
     }
 
     private protected override NormalizingFlowTransformer CreateTransformer(nn.Module network, IReadOnlyList<EpochSummary> history)
+        => CreateTransformer(network, history, null);
+
+    private protected override NormalizingFlowTransformer CreateTransformer(nn.Module network, IReadOnlyList<EpochSummary> history,
+        ConditionEncoding? condition)
         => new(Host, (FlowNetwork)network, Options.FeatureColumnName, Options.LogLikelihoodColumnName, Options.ScoreColumnName,
-            Options.LatentColumnName, history);
+            Options.LatentColumnName, history, condition);
 }

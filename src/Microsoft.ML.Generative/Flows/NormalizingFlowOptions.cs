@@ -144,6 +144,20 @@ public sealed class NormalizingFlowOptions : GenerativeTrainerOptions
     /// <summary>Output column of z = f(x), the row in the base space N(0, I) (vector of the input's size).</summary>
     public string LatentColumnName { get; set; } = Defaults.LatentColumnName;
 
+    /// <summary>
+    /// The column a conditional flow is conditioned on, or <see langword="null"/> (the default) for an unconditional
+    /// density. A key column (a categorical condition such as a class, from <c>MapValueToKey</c>; at most 10,000
+    /// values) is one-hot encoded; a known-size vector of <see cref="float"/> is used as it is. The flow then models
+    /// p(x | c): every layer's conditioner also sees c (coupling and spline layers take [b⊙x, c]; a MADE layer's
+    /// condition inputs connect to every unit; a one-feature spline's parameters get a learned function of c added),
+    /// as in conditional RealNVP/MAF (Papamakarios et al. 2017, §3.4). The preprocessing maps (dequantization, logit,
+    /// standardization) apply to x only. <c>Transform</c> gives log p(x | c) of each row given its own condition (a
+    /// missing key gives NaN); <c>Sample(count, condition, seed)</c> draws x given one.
+    /// </summary>
+    public string? ConditionColumnName { get; set; }
+
+    internal override string? ConditionColumn => ConditionColumnName;
+
     internal override void Check(IExceptionContext ectx)
     {
         base.Check(ectx);

@@ -24,7 +24,7 @@ namespace Microsoft.ML.Generative.Flows;
 /// A trained normalizing flow: an exact density p(x) over rows of the feature column. <see cref="GenerativeTransformerBase.Transform"/>
 /// adds <c>LogLikelihood</c> (log p(x), nats per row, in the input's original units), <c>Score</c> (−log p(x),
 /// higher = more anomalous) and <c>Latent</c> (z = f(x), D floats in the base space N(0, I)). It also samples rows
-/// in the original units (<see cref="Sample"/>) and evaluates data sets (<see cref="Evaluate"/>).
+/// in the original units (<see cref="Sample(int, int)"/>) and evaluates data sets (<see cref="Evaluate"/>).
 /// </summary>
 /// <remarks>
 /// <para>log p(x) = log N(f(x); 0, I) + log|det ∂f/∂x|, f = flow layers ∘ standardization ∘ logit ∘ dequantization
@@ -38,6 +38,9 @@ namespace Microsoft.ML.Generative.Flows;
 /// (<c>DequantizationSamples</c>), a deterministic lower bound on log P(x); Latent is f(x + ½).</para>
 /// <para><c>PredictionEngine</c> (one row) and the batched <c>Transform</c> agree to float rounding (about 1e-5
 /// relative; libtorch's matrix products depend on the batch shape), not bit for bit.</para>
+/// <para>A conditional flow (trained with <see cref="NormalizingFlowOptions.ConditionColumnName"/>) scores each row
+/// given its own condition column: LogLikelihood = log p(x | c). A row whose key condition is missing gets NaN.
+/// <see cref="Sample(int, object, int?)"/> and <see cref="Sample(int, float[], int?)"/> draw rows given a condition.</para>
 /// </remarks>
 public sealed class NormalizingFlowTransformer : GenerativeTransformerBase, IDisposable
 {
@@ -48,9 +51,10 @@ public sealed class NormalizingFlowTransformer : GenerativeTransformerBase, IDis
     private readonly ScoringColumn[] _columns;
 
     internal NormalizingFlowTransformer(IHostEnvironment env, FlowNetwork network, string featureColumnName,
-        string logLikelihoodColumnName, string scoreColumnName, string latentColumnName, IReadOnlyList<EpochSummary> history)
+        string logLikelihoodColumnName, string scoreColumnName, string latentColumnName, IReadOnlyList<EpochSummary> history,
+        Data.ConditionEncoding? condition = null)
         : base(Contracts.CheckRef(env, nameof(env)).Register(nameof(NormalizingFlowTransformer)), featureColumnName,
-            network.Shape.InputDimension)
+            network.Shape.InputDimension, condition)
     {
         _network = network;
         _network.eval();
@@ -105,35 +109,39 @@ public sealed class NormalizingFlowTransformer : GenerativeTransformerBase, IDis
 
     internal override void ScoreBatch(float[] features, int count, float[]?[] outputs)
     {
-        int d = InputDimension;
+        int d = InputDimension, w = RowWidth;
         var pre = _network.Preprocessing;
-        // Rows the density cannot take are replaced by zeros (inside every support) and overwritten afterwards.
+        // Rows the density cannot take are replaced by zeros (inside every support) and overwritten afterwards. A
+        // conditional model's rows are [x, c]: a row whose condition is missing (NaN) has no likelihood either.
         RowStatus[]? status = null;
         float[] input = features;
         for (int i = 0; i < count; i++)
         {
-            var s = pre.Classify(features.AsSpan(i * d, d));
+            var s = pre.Classify(features.AsSpan(i * w, d));
+            if (s == RowStatus.Usable && w > d && Data.FeatureRowReader.IndexOfNonFinite(features.AsSpan(i * w + d, w - d)) >= 0)
+                s = RowStatus.NotANumber;
             if (s == RowStatus.Usable)
                 continue;
             if (status is null)
             {
                 status = new RowStatus[count];
-                input = features.AsSpan(0, count * d).ToArray();
+                input = features.AsSpan(0, count * w).ToArray();
             }
             status[i] = s;
-            Array.Clear(input, i * d, d);
+            Array.Clear(input, i * w, w);
         }
 
         float[]? logLikelihood = outputs[0] ?? (outputs[1] is null ? null : new float[count]);
         using (var scope = NewDisposeScope())
         using (var inference = inference_mode())
         {
-            var x = frombuffer(input, ScalarType.Float32, (long)count * d).view(count, d);     // [B, D]
+            var rows = frombuffer(input, ScalarType.Float32, (long)count * w).view(count, w);  // [B, D + C]
+            var (x, c) = _network.Split(rows);                                                  // [B, D], [B, C] or null
             if (!pre.Dequantize)
             {
                 // One forward pass gives both z (Latent) and the log-likelihood.
                 var (y, preLogDet) = pre.Score(x, null);
-                var (z, logDet) = _network.forward(y);
+                var (z, logDet) = _network.Forward(y, c);
                 if (logLikelihood is not null)
                     LogLikelihood(z, logDet, preLogDet).data<float>().CopyTo(logLikelihood.AsSpan(0, count));
                 if (outputs[2] is float[] latent)
@@ -142,11 +150,11 @@ public sealed class NormalizingFlowTransformer : GenerativeTransformerBase, IDis
             else
             {
                 if (logLikelihood is not null)
-                    DequantizedLogLikelihood(x, count).data<float>().CopyTo(logLikelihood.AsSpan(0, count));
+                    DequantizedLogLikelihood(x, c, count).data<float>().CopyTo(logLikelihood.AsSpan(0, count));
                 if (outputs[2] is float[] latent)
                 {
                     var (y, _) = pre.Score(x, full(new long[] { 1, d }, 0.5f));             // Latent of f(x + ½)
-                    _network.forward(y).Z.data<float>().CopyTo(latent.AsSpan(0, count * d));
+                    _network.Forward(y, c).Z.data<float>().CopyTo(latent.AsSpan(0, count * d));
                 }
             }
         }
@@ -169,14 +177,14 @@ public sealed class NormalizingFlowTransformer : GenerativeTransformerBase, IDis
     }
 
     /// <summary>Mean of log p(x + u_k) over the fixed offsets u_k, per row [B].</summary>
-    private Tensor DequantizedLogLikelihood(Tensor x, int count)
+    private Tensor DequantizedLogLikelihood(Tensor x, Tensor? c, int count)
     {
         var pre = _network.Preprocessing;
-        // All K offsets in one forward pass: row i of copy k is x_i + u_k, [K·B, D].
+        // All K offsets in one forward pass: row i of copy k is x_i + u_k, [K·B, D] (each with its condition).
         int k = pre.DequantizationSamples, d = InputDimension;
         var offsets = tensor(pre.Offsets, new long[] { k, d }).repeat_interleave(count, 0);
         var (yk, preLogDet) = pre.Score(x.repeat(k, 1), offsets);
-        var (z, logDet) = _network.forward(yk);
+        var (z, logDet) = _network.Forward(yk, c?.repeat(k, 1));
         return LogLikelihood(z, logDet, preLogDet).view(k, count).mean(new long[] { 0 });
     }
 
@@ -196,7 +204,38 @@ public sealed class NormalizingFlowTransformer : GenerativeTransformerBase, IDis
     /// </summary>
     /// <param name="count">Rows to draw; positive.</param>
     /// <param name="seed">Seed of the draw; the same seed gives the same rows.</param>
+    /// <exception cref="InvalidOperationException">The model is conditional: use an overload that takes the condition.</exception>
     public IDataView Sample(int count, int seed)
+    {
+        CheckUnconditional("Sample(count, seed)");
+        return SampleGiven(count, null, seed);
+    }
+
+    /// <summary>
+    /// Draws <paramref name="count"/> rows of a conditional flow given one value of its key condition:
+    /// x = f⁻¹(z | c), z ~ N(0, I), in the feature column's original units.
+    /// </summary>
+    /// <param name="count">Rows to draw; positive.</param>
+    /// <param name="condition">
+    /// The condition value as its original type: the key value (a <see cref="string"/> for text, such as
+    /// <c>"Gentoo"</c>; a number for numeric key values, such as <c>3f</c> for a key made from a float label), or
+    /// ML.NET's raw key as a <see cref="uint"/> from 1 to the key's cardinality (see <see cref="GenerativeTransformerBase.ConditionValues"/>).
+    /// </param>
+    /// <param name="seed">Seed of the draw (the same seed and condition give the same rows); null draws one from the MLContext.</param>
+    /// <exception cref="ArgumentException">The value is not one of the key's values (the message lists them), or
+    /// the model is unconditional or conditioned on a vector.</exception>
+    public IDataView Sample(int count, object condition, int? seed = null)
+        => SampleGiven(count, EncodeCondition(condition), ResolveSeed(seed));
+
+    /// <summary>
+    /// Draws <paramref name="count"/> rows of a flow conditioned on a float vector column, given one condition vector
+    /// (<see cref="GenerativeTransformerBase.ConditionColumnName"/>'s size, finite values).
+    /// </summary>
+    /// <exception cref="ArgumentException">The vector has the wrong size or a non-finite value, or the model is not conditioned on a vector.</exception>
+    public IDataView Sample(int count, float[] condition, int? seed = null)
+        => SampleGiven(count, EncodeCondition(condition), ResolveSeed(seed));
+
+    private IDataView SampleGiven(int count, float[]? condition, int seed)
     {
         CheckSampleCount(count);
         int d = InputDimension;
@@ -206,7 +245,8 @@ public sealed class NormalizingFlowTransformer : GenerativeTransformerBase, IDis
         using (var generator = new Generator((ulong)seed))
         {
             var z = randn(new long[] { count, d }, generator: generator);                       // [N, D]
-            var (y, _) = _network.Inverse(z);
+            var c = condition is null ? null : tensor(condition).unsqueeze(0).expand(count, condition.Length);   // [N, C]
+            var (y, _) = _network.Inverse(z, c);
             values = _network.Preprocessing.Restore(y).data<float>().ToArray();
         }
         var rows = new float[count][];
@@ -254,13 +294,13 @@ public sealed class NormalizingFlowTransformer : GenerativeTransformerBase, IDis
 
     private static VersionInfo GetVersionInfo()
         => new(modelSignature: "GENFLWTR",
-            verWrittenCur: 0x00010001, // initial
-            verReadableCur: 0x00010001,
+            verWrittenCur: 0x00010002, // the condition (ConditionColumnName)
+            verReadableCur: 0x00010002,
             verWeCanReadBack: 0x00010001,
             loaderSignature: LoaderSignature,
             loaderAssemblyName: typeof(NormalizingFlowTransformer).Assembly.FullName);
 
-    // Binary format (version 0x00010001), in write order:
+    // Binary format (version 0x00010002), in write order:
     //   string   feature column name
     //   int32    input dimension D
     //   int32    architecture (FlowArchitecture)
@@ -273,6 +313,7 @@ public sealed class NormalizingFlowTransformer : GenerativeTransformerBase, IDis
     //   bool     logit transform; double α
     //   string   log-likelihood, score and latent column names
     //   history  ModelPersistence.SaveHistory
+    //   condition ConditionEncoding.Save (a bool, then the condition when there is one; from version 0x00010002)
     //   entry    "TorchWeights": ModelPersistence.SaveWeights
     private protected override void SaveModel(ModelSaveContext ctx)
     {
@@ -303,6 +344,7 @@ public sealed class NormalizingFlowTransformer : GenerativeTransformerBase, IDis
         ctx.SaveNonEmptyString(ScoreColumnName);
         ctx.SaveNonEmptyString(LatentColumnName);
         ModelPersistence.SaveHistory(ctx.Writer, FlowObjective.Names, TrainingHistory);
+        Data.ConditionEncoding.Save(ctx.Writer, Condition);
         ModelPersistence.SaveWeights(ctx, _network);
     }
 
@@ -352,9 +394,10 @@ public sealed class NormalizingFlowTransformer : GenerativeTransformerBase, IDis
             string score = ctx.LoadNonEmptyString();
             string latent = ctx.LoadNonEmptyString();
             var history = ModelPersistence.LoadHistory(r, ModelName);
+            var condition = ctx.Header.ModelVerWritten >= 0x00010002 ? Data.ConditionEncoding.Load(r, ModelName) : null;
 
             // Verify the weights against the header before any native allocation.
-            var shape = new FlowShape(d, architecture, layers, hidden, bins, bound);
+            var shape = new FlowShape(d, architecture, layers, hidden, bins, bound, condition?.Width ?? 0);
             byte[] weights = ModelPersistence.ReadWeights(ctx, ModelName);
             ModelPersistence.CheckWeightCount(weights, shape.ParameterCount, ModelName);
             var preprocessing = new FlowPreprocessing(d, dequantize, samples, levels, logit, alpha);
@@ -368,7 +411,7 @@ public sealed class NormalizingFlowTransformer : GenerativeTransformerBase, IDis
                 network.Dispose();
                 throw;
             }
-            return new NormalizingFlowTransformer(env, network, feature, logLikelihood, score, latent, history);
+            return new NormalizingFlowTransformer(env, network, feature, logLikelihood, score, latent, history, condition);
         }
         catch (EndOfStreamException e)
         {

@@ -7,11 +7,18 @@ using static TorchSharp.torch;
 
 namespace Microsoft.ML.Generative.Gan;
 
-/// <summary>The architecture a <see cref="GanNetwork"/> is built from; saved with the model.</summary>
+/// <summary>
+/// The architecture a <see cref="GanNetwork"/> is built from; saved with the model. <c>ConditionWidth</c> is C, the
+/// encoded condition's floats (0: unconditional), and <c>Conditioning</c> how D takes it.
+/// </summary>
 internal sealed record GanArchitecture(int InputDimension, int LatentDimension, int[] GeneratorHiddenLayerSizes,
     int[] DiscriminatorHiddenLayerSizes, GanActivation Activation, double DiscriminatorDropout, bool SpectralNormalization,
-    bool GeneratorEma, GanOutputScaling OutputScaling)
+    bool GeneratorEma, GanOutputScaling OutputScaling, int ConditionWidth = 0,
+    DiscriminatorConditioning Conditioning = DiscriminatorConditioning.Concatenation)
 {
+    /// <summary>Whether D is a projection discriminator (conditional models only).</summary>
+    public bool Projection => ConditionWidth > 0 && Conditioning == DiscriminatorConditioning.Projection;
+
     /// <summary>Number of trainable weights (generator, its average when kept, discriminator).</summary>
     public long ParameterCount
     {
@@ -27,8 +34,11 @@ internal sealed record GanArchitecture(int InputDimension, int LatentDimension, 
                 }
                 return count + width * output + output;
             }
-            long generator = Mlp(LatentDimension, GeneratorHiddenLayerSizes, InputDimension);
-            return generator * (GeneratorEma ? 2 : 1) + Mlp(InputDimension, DiscriminatorHiddenLayerSizes, 1);
+            long generator = Mlp(LatentDimension + ConditionWidth, GeneratorHiddenLayerSizes, InputDimension);
+            long discriminator = Projection
+                ? Mlp(InputDimension, DiscriminatorHiddenLayerSizes, 1) + (long)ConditionWidth * DiscriminatorHiddenLayerSizes.DefaultIfEmpty(InputDimension).Last()
+                : Mlp(InputDimension + ConditionWidth, DiscriminatorHiddenLayerSizes, 1);
+            return generator * (GeneratorEma ? 2 : 1) + discriminator;
         }
     }
 
@@ -36,7 +46,8 @@ internal sealed record GanArchitecture(int InputDimension, int LatentDimension, 
         => $"a GAN: generator {LatentDimension}-{string.Join("-", GeneratorHiddenLayerSizes.Append(InputDimension))}, "
            + $"discriminator {InputDimension}-{string.Join("-", DiscriminatorHiddenLayerSizes.Append(1))}"
            + (SpectralNormalization ? " (spectral normalization)" : "")
-           + (DiscriminatorDropout > 0 ? $" (dropout {DiscriminatorDropout})" : "");
+           + (DiscriminatorDropout > 0 ? $" (dropout {DiscriminatorDropout})" : "")
+           + (ConditionWidth > 0 ? $", conditional ({ConditionWidth} condition values into G; {(Projection ? "projection" : "concatenation")} discriminator)" : "");
 }
 
 /// <summary>
@@ -66,12 +77,17 @@ internal sealed class SeededDropout : nn.Module<Tensor, Tensor>
 /// The generator G: z [N, L] → [N, D] (tanh output under <see cref="GanOutputScaling.MinMax"/>), the discriminator
 /// D: [N, D] → logits [N, 1], an optional exponential moving average of G's weights, and the per-feature map between
 /// the data's units and G's output range (buffers <c>center</c> and <c>halfRange</c>, [D]). Field names are the
-/// saved weights' names: renaming one breaks saved models.
+/// saved weights' names: renaming one breaks saved models. A conditional GAN takes the encoded condition c [N, C]:
+/// G([z, c]) (Mirza and Osindero 2014), and D([x, c]) (concatenation) or ψ(φ(x)) + (V c)ᵀφ(x) (projection, Miyato
+/// and Koyama 2018), where the projection discriminator's <c>discriminator</c> is φ (its hidden layers),
+/// <c>discriminatorOutput</c> is ψ and <c>conditionProjection</c> is V.
 /// </summary>
 internal sealed class GanNetwork : nn.Module<Tensor, Tensor>
 {
     private readonly Sequential generator;
     private readonly Sequential discriminator;
+    private readonly nn.Module<Tensor, Tensor>? discriminatorOutput;   // ψ of the projection discriminator
+    private readonly Linear? conditionProjection;                      // V: [N, C] -> [N, H_last], no bias
     private readonly Sequential? generatorEma;
     private readonly Tensor center;      // [D], c_j = (min_j + max_j) / 2
     private readonly Tensor halfRange;   // [D], h_j = (max_j − min_j) / 2 (0 for a constant feature)
@@ -95,7 +111,7 @@ internal sealed class GanNetwork : nn.Module<Tensor, Tensor>
 
         var layers = new List<(string, nn.Module<Tensor, Tensor>)>();
         var dropouts = new List<SeededDropout>();
-        int width = d;
+        int width = architecture.Projection ? d : d + architecture.ConditionWidth;
         var hidden = architecture.DiscriminatorHiddenLayerSizes;
         for (int i = 0; i < hidden.Length; i++)
         {
@@ -109,8 +125,17 @@ internal sealed class GanNetwork : nn.Module<Tensor, Tensor>
             }
             width = hidden[i];
         }
-        layers.Add(("output", MakeLinear(width, 1, architecture.SpectralNormalization)));
-        discriminator = nn.Sequential(layers);   // [N, D] -> [N, 1]
+        if (architecture.Projection)
+        {
+            discriminator = nn.Sequential(layers);   // φ: [N, D] -> [N, H_last]
+            discriminatorOutput = MakeLinear(width, 1, architecture.SpectralNormalization);
+            conditionProjection = nn.Linear(architecture.ConditionWidth, width, hasBias: false);
+        }
+        else
+        {
+            layers.Add(("output", MakeLinear(width, 1, architecture.SpectralNormalization)));
+            discriminator = nn.Sequential(layers);   // [N, D + C] -> [N, 1]
+        }
         _dropouts = dropouts.ToArray();
 
         center = zeros(d);
@@ -125,6 +150,36 @@ internal sealed class GanNetwork : nn.Module<Tensor, Tensor>
     public Sequential DiscriminatorModule => discriminator;
 
     public Sequential? GeneratorEmaModule => generatorEma;
+
+    /// <summary>D's parameters: its layers and, for a projection discriminator, ψ and V.</summary>
+    public IEnumerable<Parameter> DiscriminatorParameters
+    {
+        get
+        {
+            var all = discriminator.parameters();
+            if (discriminatorOutput is not null)
+                all = all.Concat(discriminatorOutput.parameters()).Concat(conditionProjection!.parameters());
+            return all;
+        }
+    }
+
+    /// <summary>Floats of the encoded condition (0: unconditional).</summary>
+    public int ConditionWidth => Architecture.ConditionWidth;
+
+    /// <summary>
+    /// Conditions of some training rows, row-major [n, C] (not saved): what the mode-collapse check at the end of
+    /// <c>Fit</c> generates with.
+    /// </summary>
+    public float[]? TrainingConditions { get; set; }
+
+    /// <summary>The features [B, D] and the condition [B, C] (null when unconditional) of rows [B, D + C]: views, no copy.</summary>
+    public (Tensor X, Tensor? C) Split(Tensor rows)
+    {
+        if (ConditionWidth == 0)
+            return (rows, null);
+        int d = Architecture.InputDimension;
+        return (rows.narrow(1, 0, d), rows.narrow(1, d, ConditionWidth));
+    }
 
     /// <summary>The generator sampling uses: the averaged one when kept.</summary>
     public Sequential SamplingGenerator => generatorEma ?? generator;
@@ -165,11 +220,42 @@ internal sealed class GanNetwork : nn.Module<Tensor, Tensor>
     /// <summary>The generator's rows [N, D] → the data's units: c + h·y.</summary>
     public Tensor ToUnits(Tensor y) => y.mul(halfRange).add_(center);
 
-    /// <summary>G(z) or the averaged G(z), in the generator's range, [N, D].</summary>
-    public Tensor Generate(Tensor z, bool averaged) => (averaged ? SamplingGenerator : generator).forward(z);
+    /// <summary>G(z) or the averaged G(z), in the generator's range, [N, D]; a conditional G takes c [N, C] too.</summary>
+    public Tensor Generate(Tensor z, bool averaged) => Generate(z, averaged, null);
+
+    /// <summary>G([z, c]) of a conditional generator (c null: G(z)), in the generator's range, [N, D].</summary>
+    public Tensor Generate(Tensor z, bool averaged, Tensor? c)
+    {
+        var g = averaged ? SamplingGenerator : generator;
+        if (c is null)
+            return g.forward(z);
+        using var input = cat(new[] { z, c }, 1);                  // [N, L + C]
+        return g.forward(input);
+    }
 
     /// <summary>D's raw output (a realness logit, or a critic score) for rows in the generator's range, [N, 1].</summary>
     public Tensor Discriminate(Tensor x) => discriminator.forward(x);
+
+    /// <summary>
+    /// D's raw output (a realness logit, or a critic score) for rows in the generator's range, [N, 1]; a conditional
+    /// D takes the rows' condition c [N, C] too.
+    /// </summary>
+    public Tensor Discriminate(Tensor x, Tensor? c)
+    {
+        if (c is null)
+            return discriminator.forward(x);
+        if (discriminatorOutput is null)
+        {
+            using var input = cat(new[] { x, c }, 1);              // [N, D + C]
+            return discriminator.forward(input);
+        }
+        using var h = discriminator.forward(x);                    // φ(x) [N, H]
+        using var embedded = conditionProjection!.forward(c);      // V c [N, H]
+        using var product = embedded.mul(h);
+        using var projection = product.sum(1, keepdim: true);      // (V c)ᵀ φ(x) [N, 1]
+        using var output = discriminatorOutput.forward(h);         // ψ(φ(x)) [N, 1]
+        return output.add(projection);
+    }
 
     /// <summary>Generates with the raw generator (the module's forward is G).</summary>
     public override Tensor forward(Tensor z) => generator.forward(z);
@@ -185,12 +271,13 @@ internal sealed class GanNetwork : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>All spectrally normalized layers of D, in order (empty without spectral normalization).</summary>
-    public IEnumerable<SpectralNormLinear> SpectralNormLayers => discriminator.children().OfType<SpectralNormLinear>();
+    public IEnumerable<SpectralNormLinear> SpectralNormLayers
+        => discriminator.children().Append(discriminatorOutput).OfType<SpectralNormLinear>();
 
     private static Sequential BuildGenerator(GanArchitecture a)
     {
         var layers = new List<(string, nn.Module<Tensor, Tensor>)>();
-        int width = a.LatentDimension;
+        int width = a.LatentDimension + a.ConditionWidth;
         for (int i = 0; i < a.GeneratorHiddenLayerSizes.Length; i++)
         {
             layers.Add(($"linear{i}", nn.Linear(width, a.GeneratorHiddenLayerSizes[i])));
@@ -200,7 +287,7 @@ internal sealed class GanNetwork : nn.Module<Tensor, Tensor>
         layers.Add(("output", nn.Linear(width, a.InputDimension)));
         if (a.OutputScaling == GanOutputScaling.MinMax)
             layers.Add(("tanh", nn.Tanh()));
-        return nn.Sequential(layers);   // [N, L] -> [N, D]
+        return nn.Sequential(layers);   // [N, L + C] -> [N, D]
     }
 
     private static nn.Module<Tensor, Tensor> MakeLinear(int input, int output, bool spectral)

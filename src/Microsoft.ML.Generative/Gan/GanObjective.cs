@@ -12,7 +12,9 @@ namespace Microsoft.ML.Generative.Gan;
 /// <summary>
 /// The adversarial game on the shared engine: each batch gives the discriminator one Adam step on its loss (plus the
 /// gradient penalty and R1 when set) and, every n_critic-th batch, the generator one Adam step on its loss; then
-/// the generator's moving average is updated. Two optimizers, one <see cref="TrainStep"/>.
+/// the generator's moving average is updated. Two optimizers, one <see cref="TrainStep"/>. A conditional GAN's batch
+/// rows are [x, c] (<see cref="GanNetwork.Split"/>): the fake rows are generated with the real rows' conditions, and D
+/// (and its penalties) sees every row with its condition.
 /// </summary>
 internal sealed class GanObjective : GenerativeObjective
 {
@@ -53,6 +55,10 @@ internal sealed class GanObjective : GenerativeObjective
     private Tensor? _validationSum;
     private Tensor? _validationOuter;
     private long _validationRows;
+    // A conditional model's generated moments, accumulated batch by batch with the validation rows' conditions.
+    private Tensor? _generatedSum;
+    private Tensor? _generatedOuter;
+    private long _generatedRows;
 
     // Per-epoch discriminator loss, accumulated on the tensor side (no host read per step).
     private readonly Tensor _epochDiscriminatorLoss = zeros(1, dtype: ScalarType.Float64);
@@ -78,7 +84,7 @@ internal sealed class GanObjective : GenerativeObjective
         FeatureColumnName = options.FeatureColumnName;
         network.SetDropoutGenerator(noise);
         _generatorParameters = network.GeneratorModule.parameters().ToList();
-        _discriminatorParameters = network.DiscriminatorModule.parameters().ToList();
+        _discriminatorParameters = network.DiscriminatorParameters.ToList();
         _generatorOptimizer = MakeOptimizer(options, _generatorParameters, options.EffectiveGeneratorLearningRate);
         _discriminatorOptimizer = MakeOptimizer(options, _discriminatorParameters, options.EffectiveDiscriminatorLearningRate);
     }
@@ -136,21 +142,23 @@ internal sealed class GanObjective : GenerativeObjective
         // Gradients on even if the caller runs Fit under no_grad: the penalties need a graph (autograd.grad on an
         // output without one would abort the process in TorchSharp 0.107).
         using var gradients = enable_grad();
-        var x = _network.FromUnits(batch);                                        // [B, D] in G's range
+        var (units, c) = _network.Split(batch);                                   // [B, D], condition [B, C] or null
+        var x = _network.FromUnits(units);                                        // [B, D] in G's range
         long b = x.shape[0];
         bool generatorStep = step.GlobalStep % _criticSteps == 0;
-        var z = randn(new long[] { b, _network.Architecture.LatentDimension }, generator: _noise);   // [B, L]
+        // [B, L]; in data-parallel training this rank's slice of the global batch's draw.
+        var z = RowNoise(step, b, n => randn(new long[] { n, _network.Architecture.LatentDimension }, generator: _noise));
         // With a generator step to follow, G's graph is kept and reused by it (one G forward per batch).
         Tensor fake;
         using (var gradMode = enable_grad(generatorStep))
-            fake = _network.Generate(z, averaged: false);                        // [B, D]
+            fake = _network.Generate(z, averaged: false, c);                     // [B, D]
         var fakeData = fake.detach();
 
         // Discriminator (critic) step.
-        var real = _network.Discriminate(x);                                      // [B, 1]
-        var fakeScore = _network.Discriminate(fakeData);                          // [B, 1]
+        var real = _network.Discriminate(x, c);                                   // [B, 1]
+        var fakeScore = _network.Discriminate(fakeData, c);                       // [B, 1]
         var discriminatorLoss = DiscriminatorLoss(real, fakeScore);
-        var penalty = Penalty(x, fakeData);
+        var penalty = Penalty(x, fakeData, c);
         var total = penalty is null ? discriminatorLoss : discriminatorLoss + penalty;
         OptimizerStep(_discriminatorOptimizer, total, step, "discriminator loss");
         var generatorLoss = AdversarialLosses.GeneratorLoss(_kind, fakeScore.detach());
@@ -162,7 +170,7 @@ internal sealed class GanObjective : GenerativeObjective
                 p.requires_grad_(false);
             try
             {
-                var loss = AdversarialLosses.GeneratorLoss(_kind, _network.Discriminate(fake));
+                var loss = AdversarialLosses.GeneratorLoss(_kind, _network.Discriminate(fake, c));
                 OptimizerStep(_generatorOptimizer, loss, step, "generator loss");
             }
             finally
@@ -197,14 +205,16 @@ internal sealed class GanObjective : GenerativeObjective
     }
 
     /// <summary>λ·GP (Gulrajani et al. 2017) + R1 (Mescheder et al. 2018), or null when both are off.</summary>
-    private Tensor? Penalty(Tensor real, Tensor fake)
+    private Tensor? Penalty(Tensor real, Tensor fake, Tensor? c)
     {
         Tensor? penalty = null;
+        // The gradient is taken with respect to the rows; each row keeps its condition.
+        Func<Tensor, Tensor> critic = c is null ? x => _network.Discriminate(x) : x => _network.Discriminate(x, c);
         if (_gradientPenaltyWeight > 0)
-            penalty = AdversarialLosses.GradientPenalty(_network.Discriminate, real, fake, generator: _noise).mul_(_gradientPenaltyWeight);
+            penalty = AdversarialLosses.GradientPenalty(critic, real, fake, generator: _noise).mul_(_gradientPenaltyWeight);
         if (_r1Weight > 0)
         {
-            var r1 = AdversarialLosses.R1Penalty(_network.Discriminate, real, _r1Weight);
+            var r1 = AdversarialLosses.R1Penalty(critic, real, _r1Weight);
             penalty = penalty is null ? r1 : penalty.add_(r1);
         }
         return penalty;
@@ -226,20 +236,34 @@ internal sealed class GanObjective : GenerativeObjective
         _validationSum = zeros(d, dtype: ScalarType.Float64);
         _validationOuter = zeros(d, d, dtype: ScalarType.Float64);
         _validationRows = 0;
+        _generatedSum?.Dispose();
+        _generatedOuter?.Dispose();
+        _generatedSum = zeros(d, dtype: ScalarType.Float64);
+        _generatedOuter = zeros(d, d, dtype: ScalarType.Float64);
+        _generatedRows = 0;
     }
 
     /// <summary>The losses on a validation batch (fresh noise from the evaluation generator); accumulates its moments.</summary>
     public override Tensor EvaluateBatch(Tensor batch)
     {
-        var x = _network.FromUnits(batch);
+        var (units, c) = _network.Split(batch);
+        var x = _network.FromUnits(units);
         var z = randn(new long[] { x.shape[0], _network.Architecture.LatentDimension }, generator: _evaluationNoise);
-        var fake = _network.Generate(z, averaged: false);
-        var real = _network.Discriminate(x);
-        var fakeScore = _network.Discriminate(fake);
+        var fake = _network.Generate(z, averaged: false, c);
+        var real = _network.Discriminate(x, c);
+        var fakeScore = _network.Discriminate(fake, c);
         var discriminatorLoss = AdversarialLosses.DiscriminatorLoss(_kind, real, fakeScore);
         var generatorLoss = AdversarialLosses.GeneratorLoss(_kind, fakeScore);
         Accumulate(x, _validationSum!, _validationOuter!);
         _validationRows += x.shape[0];
+        if (c is not null && _generatedRows < _maximumValidationSamples)
+        {
+            // The sampling generator's rows for the same conditions, for the Fréchet distance.
+            long n = Math.Min(x.shape[0], _maximumValidationSamples - _generatedRows);
+            var zs = randn(new long[] { n, _network.Architecture.LatentDimension }, generator: _evaluationNoise);
+            Accumulate(_network.Generate(zs, averaged: true, c.narrow(0, 0, n)), _generatedSum!, _generatedOuter!);
+            _generatedRows += n;
+        }
         return stack(new[]
         {
             discriminatorLoss, generatorLoss, Score(real), Score(fakeScore),
@@ -262,6 +286,14 @@ internal sealed class GanObjective : GenerativeObjective
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         int d = _network.Architecture.InputDimension;
+        if (_network.ConditionWidth > 0)
+        {
+            // Generated with the validation rows' own conditions (accumulated in EvaluateBatch).
+            var (meanV, covV) = Moments(_validationSum!, _validationOuter!, _validationRows);
+            var (meanG, covG) = Moments(_generatedSum!, _generatedOuter!, _generatedRows);
+            losses[FrechetIndex] = _generatedRows < 2 ? double.NaN : FrechetDistance.Compute(meanV, covV, meanG, covG);
+            return;
+        }
         long count = Math.Min(_validationRows, _maximumValidationSamples);
         var sum = zeros(d, dtype: ScalarType.Float64);
         var outer = zeros(d, d, dtype: ScalarType.Float64);
@@ -307,6 +339,8 @@ internal sealed class GanObjective : GenerativeObjective
         _evaluationNoise.Dispose();
         _validationSum?.Dispose();
         _validationOuter?.Dispose();
+        _generatedSum?.Dispose();
+        _generatedOuter?.Dispose();
         _epochDiscriminatorLoss.Dispose();
     }
 }

@@ -51,26 +51,29 @@ public sealed class GenerativeAdversarialNetworkEstimator
         (Options.DiscriminatorScoreColumnName, false),
     };
 
-    private GanArchitecture Architecture(int inputDimension)
+    private GanArchitecture Architecture(int inputDimension, int conditionWidth)
         => new(inputDimension, Options.LatentDimension, Options.GeneratorHiddenLayerSizes.ToArray(), Options.DiscriminatorHiddenLayerSizes.ToArray(),
-            Options.Activation, Options.DiscriminatorDropout, Options.SpectralNormalization, Options.GeneratorEmaDecay > 0, Options.OutputScaling);
+            Options.Activation, Options.DiscriminatorDropout, Options.SpectralNormalization, Options.GeneratorEmaDecay > 0, Options.OutputScaling,
+            conditionWidth, Options.DiscriminatorConditioning);
 
     private protected override nn.Module BuildNetwork(int inputDimension)
-        => new GanNetwork(Architecture(inputDimension));
+        => new GanNetwork(Architecture(inputDimension, 0));
 
     /// <summary>Learns the per-feature output map from one pass over the training rows, then builds the network.</summary>
     private protected override nn.Module BuildNetwork(BatchSource train, IChannel ch)
     {
         var (center, halfRange, spread) = OutputMap(train, Options.OutputScaling, Options.BatchSize);
+        var conditions = train.ConditionWidth > 0 ? FirstConditions(train, 512) : null;
         using (center)
         using (halfRange)
         {
             // The data pass above draws nothing at random; the network is built under the seeded lock.
             return TorchRandom.Build(Seed, () =>
             {
-                var network = new GanNetwork(Architecture(train.Dimension));
+                var network = new GanNetwork(Architecture(train.Dimension, train.ConditionWidth));
                 network.SetOutputMap(center, halfRange);
                 network.TrainingSpread = spread;
+                network.TrainingConditions = conditions;
                 return network;
             });
         }
@@ -80,6 +83,17 @@ public sealed class GenerativeAdversarialNetworkEstimator
     /// c = (min + max)/2 and h = (max − min)/2 per feature (or c = 0, h = 1 without scaling), and the mean per-feature
     /// standard deviation of the mapped rows.
     /// </summary>
+    /// <summary>The encoded conditions of up to <paramref name="count"/> training rows (in data order), row-major.</summary>
+    private static float[] FirstConditions(BatchSource train, int count)
+    {
+        int d = train.Dimension, c = train.ConditionWidth;
+        using var generator = new Generator(0);
+        using var scope = NewDisposeScope();
+        using var batches = train.Batches(count, shuffle: false, generator, epoch: 0).GetEnumerator();
+        batches.MoveNext();
+        return batches.Current.narrow(1, d, c).contiguous().data<float>().ToArray();
+    }
+
     internal static (Tensor Center, Tensor HalfRange, double Spread) OutputMap(BatchSource train, GanOutputScaling scaling, int batchSize)
     {
         int d = train.Dimension;
@@ -96,7 +110,8 @@ public sealed class GenerativeAdversarialNetworkEstimator
                 using var scope = NewDisposeScope();
                 if (!batches.MoveNext())
                     break;
-                var x = batches.Current.to_type(ScalarType.Float64);
+                // Features only: a conditional model's rows carry the condition after them.
+                var x = batches.Current.narrow(1, 0, d).to_type(ScalarType.Float64);
                 min.copy_(min.fmin(x.amin(Rows)));
                 max.copy_(max.fmax(x.amax(Rows)));
                 sum.add_(x.sum(Rows));
@@ -139,12 +154,16 @@ public sealed class GenerativeAdversarialNetworkEstimator
     }
 
     private protected override GenerativeAdversarialNetworkTransformer CreateTransformer(nn.Module network, IReadOnlyList<EpochSummary> history)
+        => CreateTransformer(network, history, null);
+
+    private protected override GenerativeAdversarialNetworkTransformer CreateTransformer(nn.Module network, IReadOnlyList<EpochSummary> history,
+        ConditionEncoding? condition)
     {
         var gan = (GanNetwork)network;
         GanObjective.CheckDiscriminatorWon(history.Select(h => h.TrainingLoss).ToList(), Options.Loss, Options.DivergencePatience);
         if (Options.DivergencePatience > 0)
             CheckModeCollapse(gan, Seed);
-        return new GenerativeAdversarialNetworkTransformer(Host, gan, Options.FeatureColumnName, Options.DiscriminatorScoreColumnName, history);
+        return new GenerativeAdversarialNetworkTransformer(Host, gan, Options.FeatureColumnName, Options.DiscriminatorScoreColumnName, history, condition);
     }
 
     /// <summary>Throws when the sampling generator's rows have almost no spread compared with the training rows.</summary>
@@ -168,8 +187,15 @@ public sealed class GenerativeAdversarialNetworkEstimator
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         using var generator = new Generator((ulong)seed + 5);
+        Tensor? c = null;
+        if (network.ConditionWidth > 0 && network.TrainingConditions is float[] conditions)
+        {
+            // A conditional generator makes rows for training rows' conditions.
+            count = conditions.Length / network.ConditionWidth;
+            c = tensor(conditions, new long[] { count, network.ConditionWidth });
+        }
         var z = randn(new long[] { count, network.Architecture.LatentDimension }, generator: generator);
-        var rows = network.Generate(z, averaged: true).to_type(ScalarType.Float64);
+        var rows = network.Generate(z, averaged: true, c).to_type(ScalarType.Float64);
         return rows.std(Rows).mean().ToDouble();
     }
 }

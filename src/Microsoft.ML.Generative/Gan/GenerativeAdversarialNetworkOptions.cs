@@ -44,6 +44,24 @@ public enum GanOutputScaling
     None,
 }
 
+/// <summary>How a conditional GAN's discriminator takes the condition (see <see cref="GenerativeAdversarialNetworkOptions.ConditionColumnName"/>).</summary>
+public enum DiscriminatorConditioning
+{
+    /// <summary>
+    /// The projection discriminator (Miyato and Koyama 2018, "cGANs with Projection Discriminator", eq. 3):
+    /// D(x, c) = ψ(φ(x)) + (V c)ᵀ φ(x), where φ is D's hidden layers, ψ its output layer and V a learned
+    /// C × H matrix (for a one-hot class, a learned class embedding). Usually gives samples that match their class
+    /// more closely than concatenation.
+    /// </summary>
+    Projection,
+
+    /// <summary>
+    /// The condition is concatenated to D's input, D([x, c]) (Mirza and Osindero 2014, "Conditional Generative
+    /// Adversarial Nets"); the form CTGAN uses.
+    /// </summary>
+    Concatenation,
+}
+
 /// <summary>
 /// Options of <see cref="GenerativeAdversarialNetworkEstimator"/>. Training settings (epochs, batch size, optimizer,
 /// validation, seed, progress, cancellation) are inherited; the GAN defaults differ from the shared ones in two
@@ -177,6 +195,23 @@ public sealed class GenerativeAdversarialNetworkOptions : GenerativeTrainerOptio
     /// </summary>
     public int MaximumValidationSamples { get; set; } = 10_000;
 
+    /// <summary>
+    /// The column a conditional GAN is conditioned on, or <see langword="null"/> (the default) for an unconditional
+    /// model. A key column (a categorical condition such as a class, from <c>MapValueToKey</c>; at most 10,000
+    /// values) is one-hot encoded; a known-size vector of <see cref="float"/> is used as it is. The generator takes
+    /// [z, c] (Mirza and Osindero 2014); the discriminator takes c as <see cref="DiscriminatorConditioning"/> says;
+    /// in training the fake rows of a batch are generated with the real rows' conditions. <c>Transform</c> scores
+    /// each row given its own condition (a missing key gives NaN); <c>Sample(count, condition, seed)</c> draws rows
+    /// given one. A row whose condition is missing fails <c>Fit</c> (or is skipped with
+    /// <see cref="GenerativeTrainerOptions.SkipRowsWithNonFiniteValues"/>).
+    /// </summary>
+    public string? ConditionColumnName { get; set; }
+
+    /// <summary>How the discriminator of a conditional GAN takes the condition. Default <see cref="DiscriminatorConditioning.Projection"/>.</summary>
+    public DiscriminatorConditioning DiscriminatorConditioning { get; set; } = DiscriminatorConditioning.Projection;
+
+    internal override string? ConditionColumn => ConditionColumnName;
+
     /// <summary>Output column of <c>Transform</c>: the discriminator's raw output (realness logit) per row.</summary>
     public string DiscriminatorScoreColumnName { get; set; } = Defaults.DiscriminatorScoreColumnName;
 
@@ -198,6 +233,7 @@ public sealed class GenerativeAdversarialNetworkOptions : GenerativeTrainerOptio
         ectx.CheckUserArg(Enum.IsDefined(Activation), nameof(Activation), $"Unknown activation {(int)Activation}.");
         ectx.CheckUserArg(Enum.IsDefined(Loss), nameof(Loss), $"Unknown adversarial loss {(int)Loss}.");
         ectx.CheckUserArg(Enum.IsDefined(OutputScaling), nameof(OutputScaling), $"Unknown output scaling {(int)OutputScaling}.");
+        ectx.CheckUserArg(Enum.IsDefined(DiscriminatorConditioning), nameof(DiscriminatorConditioning), $"Unknown discriminator conditioning {(int)DiscriminatorConditioning}.");
         ectx.CheckUserArg(CriticStepsPerGeneratorStep is null or >= 1, nameof(CriticStepsPerGeneratorStep),
             $"Must be at least 1 (one discriminator step per generator step); got {CriticStepsPerGeneratorStep}.");
         ectx.CheckUserArg(GeneratorLearningRate is null || (GeneratorLearningRate > 0 && double.IsFinite(GeneratorLearningRate.Value)),

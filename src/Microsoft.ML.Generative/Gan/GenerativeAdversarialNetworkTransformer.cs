@@ -20,8 +20,8 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Generative.Gan;
 
 /// <summary>
-/// A trained generative adversarial network. <see cref="Sample"/> draws new rows in the units of the feature
-/// column, <see cref="Generate"/> maps given noise vectors to rows, and <see cref="GenerativeTransformerBase.Transform"/>
+/// A trained generative adversarial network. <see cref="Sample(int, int)"/> draws new rows in the units of the feature
+/// column, <see cref="Generate(IReadOnlyList{float[]})"/> maps given noise vectors to rows, and <see cref="GenerativeTransformerBase.Transform"/>
 /// adds a <c>DiscriminatorScore</c> column.
 /// </summary>
 /// <remarks>
@@ -38,6 +38,10 @@ namespace Microsoft.ML.Generative.Gan;
 /// <para><b>Numbers.</b> <c>PredictionEngine</c> (one row) and <c>Transform</c> (batches of rows) give the same
 /// scores up to the last bits (libtorch's matrix products depend on the batch shape). Several threads may score and
 /// sample at once.</para>
+/// <para><b>Conditional GANs</b> (trained with <see cref="GenerativeAdversarialNetworkOptions.ConditionColumnName"/>)
+/// draw rows given a condition with <see cref="Sample(int, object, int?)"/> (a key value) or
+/// <see cref="Sample(int, float[], int?)"/> (a vector condition): G([z, c]) for every row. <c>Transform</c> scores
+/// each row given its own condition column, D(x, c).</para>
 /// </remarks>
 public sealed class GenerativeAdversarialNetworkTransformer : GenerativeTransformerBase, IDisposable
 {
@@ -48,9 +52,9 @@ public sealed class GenerativeAdversarialNetworkTransformer : GenerativeTransfor
     private readonly ScoringColumn[] _columns;
 
     internal GenerativeAdversarialNetworkTransformer(IHostEnvironment env, GanNetwork network, string featureColumnName,
-        string discriminatorScoreColumnName, IReadOnlyList<EpochSummary> history)
+        string discriminatorScoreColumnName, IReadOnlyList<EpochSummary> history, Data.ConditionEncoding? condition = null)
         : base(Contracts.CheckRef(env, nameof(env)).Register(nameof(GenerativeAdversarialNetworkTransformer)), featureColumnName,
-            network.Architecture.InputDimension)
+            network.Architecture.InputDimension, condition)
     {
         _network = network;
         _network.eval();
@@ -88,12 +92,13 @@ public sealed class GenerativeAdversarialNetworkTransformer : GenerativeTransfor
     {
         if (outputs[0] is not float[] score)
             return;
-        int d = InputDimension;
+        int w = RowWidth;
         using var scope = NewDisposeScope();
         using var inference = inference_mode();
-        // Shares the caller's array (pinned while the tensor lives): no copy.
-        var x = frombuffer(features, ScalarType.Float32, (long)count * d).view(count, d);   // [B, D]
-        _network.Discriminate(_network.FromUnits(x)).data<float>().CopyTo(score.AsSpan(0, count));   // [B, 1]
+        // Shares the caller's array (pinned while the tensor lives): no copy. Rows are [x, c] for a conditional model.
+        var rows = frombuffer(features, ScalarType.Float32, (long)count * w).view(count, w);   // [B, D + C]
+        var (x, c) = _network.Split(rows);
+        _network.Discriminate(_network.FromUnits(x), c).data<float>().CopyTo(score.AsSpan(0, count));   // [B, 1]
     }
 
     /// <summary>
@@ -104,7 +109,39 @@ public sealed class GenerativeAdversarialNetworkTransformer : GenerativeTransfor
     /// <param name="count">Rows to draw; positive.</param>
     /// <param name="seed">Seed of the draw; the same seed gives the same rows.</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="count"/> is not positive.</exception>
+    /// <exception cref="InvalidOperationException">The model is conditional: use an overload that takes the condition.</exception>
     public IDataView Sample(int count, int seed)
+    {
+        CheckUnconditional("Sample(count, seed)");
+        return SampleGiven(count, null, seed);
+    }
+
+    /// <summary>
+    /// Draws <paramref name="count"/> rows of a conditional GAN given one value of its key condition: G([z, c]) with
+    /// z ~ N(0, I) and c the value's one-hot code, in the feature column's units. The result has one column named
+    /// like the feature column.
+    /// </summary>
+    /// <param name="count">Rows to draw; positive.</param>
+    /// <param name="condition">
+    /// The condition value as its original type: the key value (a <see cref="string"/> for text, such as
+    /// <c>"Gentoo"</c>; a number for numeric key values, such as <c>3f</c> for a key made from a float label), or
+    /// ML.NET's raw key as a <see cref="uint"/> from 1 to the key's cardinality (see <see cref="GenerativeTransformerBase.ConditionValues"/>).
+    /// </param>
+    /// <param name="seed">Seed of the draw (the same seed and condition give the same rows); null draws one from the MLContext.</param>
+    /// <exception cref="ArgumentException">The value is not one of the key's values (the message lists them), or
+    /// the model is unconditional or conditioned on a vector.</exception>
+    public IDataView Sample(int count, object condition, int? seed = null)
+        => SampleGiven(count, EncodeCondition(condition), ResolveSeed(seed));
+
+    /// <summary>
+    /// Draws <paramref name="count"/> rows of a GAN conditioned on a float vector column, given one condition vector
+    /// (<see cref="GenerativeTransformerBase.ConditionColumnName"/>'s size, finite values).
+    /// </summary>
+    /// <exception cref="ArgumentException">The vector has the wrong size or a non-finite value, or the model is not conditioned on a vector.</exception>
+    public IDataView Sample(int count, float[] condition, int? seed = null)
+        => SampleGiven(count, EncodeCondition(condition), ResolveSeed(seed));
+
+    private IDataView SampleGiven(int count, float[]? condition, int seed)
     {
         CheckSampleCount(count);
         var rows = new float[count][];
@@ -116,7 +153,8 @@ public sealed class GenerativeAdversarialNetworkTransformer : GenerativeTransfor
             using var scope = NewDisposeScope();
             using var inference = inference_mode();
             var z = randn(new long[] { n, LatentDimension }, generator: generator);   // [n, L]
-            Split(GenerateUnits(z), rows, start);
+            var c = condition is null ? null : tensor(condition).unsqueeze(0).expand(n, condition.Length);   // [n, C]
+            Split(GenerateUnits(z, c), rows, start);
         }
         var builder = new ArrayDataViewBuilder(Host);
         builder.AddColumn(FeatureColumnName, NumberDataViewType.Single, rows);
@@ -134,6 +172,7 @@ public sealed class GenerativeAdversarialNetworkTransformer : GenerativeTransfor
     public float[][] Generate(IReadOnlyList<float[]> latentCodes)
     {
         Host.CheckValue(latentCodes, nameof(latentCodes));
+        CheckUnconditional("Generate(latentCodes)");
         int l = LatentDimension;
         var flat = new float[latentCodes.Count * l];
         for (int i = 0; i < latentCodes.Count; i++)
@@ -157,7 +196,7 @@ public sealed class GenerativeAdversarialNetworkTransformer : GenerativeTransfor
         return rows;
     }
 
-    private Tensor GenerateUnits(Tensor z) => _network.ToUnits(_network.Generate(z, averaged: true));
+    private Tensor GenerateUnits(Tensor z, Tensor? c = null) => _network.ToUnits(_network.Generate(z, averaged: true, c));
 
     private void Split(Tensor values, float[][] rows, int start)
     {
@@ -172,13 +211,13 @@ public sealed class GenerativeAdversarialNetworkTransformer : GenerativeTransfor
 
     private static VersionInfo GetVersionInfo()
         => new(modelSignature: "GENGANTR",
-            verWrittenCur: 0x00010001, // initial
-            verReadableCur: 0x00010001,
+            verWrittenCur: 0x00010002, // the condition (ConditionColumnName)
+            verReadableCur: 0x00010002,
             verWeCanReadBack: 0x00010001,
             loaderSignature: LoaderSignature,
             loaderAssemblyName: typeof(GenerativeAdversarialNetworkTransformer).Assembly.FullName);
 
-    // Binary format (version 0x00010001), in write order:
+    // Binary format (version 0x00010002), in write order:
     //   string   feature column name
     //   int32    input dimension D
     //   int32    latent dimension L
@@ -191,6 +230,8 @@ public sealed class GenerativeAdversarialNetworkTransformer : GenerativeTransfor
     //   int32    output scaling (GanOutputScaling)
     //   string   discriminator score column name
     //   history  ModelPersistence.SaveHistory
+    //   condition ConditionEncoding.Save (a bool, then the condition when there is one; from version 0x00010002)
+    //   int32    discriminator conditioning (DiscriminatorConditioning), for a conditional model only
     //   entry    "TorchWeights": ModelPersistence.SaveWeights (G, its average, D with spectral-norm vectors, the output map)
     private protected override void SaveModel(ModelSaveContext ctx)
     {
@@ -210,6 +251,9 @@ public sealed class GenerativeAdversarialNetworkTransformer : GenerativeTransfor
         ctx.Writer.Write((int)a.OutputScaling);
         ctx.SaveNonEmptyString(DiscriminatorScoreColumnName);
         ModelPersistence.SaveHistory(ctx.Writer, GanObjective.Names, TrainingHistory);
+        Data.ConditionEncoding.Save(ctx.Writer, Condition);
+        if (Condition is not null)
+            ctx.Writer.Write((int)a.Conditioning);
         ModelPersistence.SaveWeights(ctx, _network);
     }
 
@@ -235,10 +279,18 @@ public sealed class GenerativeAdversarialNetworkTransformer : GenerativeTransfor
                 throw ModelPersistence.Corrupt(ModelName, $"unknown activation ({(int)activation}), output scaling ({(int)scaling}) or dropout ({dropout})");
             string score = ctx.LoadNonEmptyString();
             var history = ModelPersistence.LoadHistory(ctx.Reader, ModelName);
+            var condition = ctx.Header.ModelVerWritten >= 0x00010002 ? Data.ConditionEncoding.Load(ctx.Reader, ModelName) : null;
+            var conditioning = DiscriminatorConditioning.Concatenation;
+            if (condition is not null)
+            {
+                conditioning = (DiscriminatorConditioning)ctx.Reader.ReadInt32();
+                if (!Enum.IsDefined(conditioning))
+                    throw ModelPersistence.Corrupt(ModelName, $"unknown discriminator conditioning ({(int)conditioning})");
+            }
 
             // Verify the weights against the header before any native allocation.
             var architecture = new GanArchitecture(inputDimension, latentDimension, generatorHidden, discriminatorHidden,
-                activation, dropout, spectral, ema, scaling);
+                activation, dropout, spectral, ema, scaling, condition?.Width ?? 0, conditioning);
             byte[] weights = ModelPersistence.ReadWeights(ctx, ModelName);
             ModelPersistence.CheckWeightCount(weights, architecture.ParameterCount, ModelName);
             var network = TorchRandom.BuildUnseeded(() => new GanNetwork(architecture));
@@ -251,7 +303,7 @@ public sealed class GenerativeAdversarialNetworkTransformer : GenerativeTransfor
                 network.Dispose();
                 throw;
             }
-            return new GenerativeAdversarialNetworkTransformer(env, network, feature, score, history);
+            return new GenerativeAdversarialNetworkTransformer(env, network, feature, score, history, condition);
         }
         catch (EndOfStreamException e)
         {

@@ -116,7 +116,9 @@ public static class FlowLosses
     /// <returns>s = logit(p) with p = α + (1 − 2α) y, and log|det ∂s/∂y| per example, [B].</returns>
     /// <remarks>
     /// <para>p = α + (1 − 2α) y; s = log p − log(1 − p); log|det| = Σ_d [log(1 − 2α) − log p_d − log(1 − p_d)]
-    /// (Dinh, Sohl-Dickstein &amp; Bengio 2017, "Density estimation using Real NVP", §4.1, with α = 0.05).</para>
+    /// (Dinh, Sohl-Dickstein &amp; Bengio 2017, "Density estimation using Real NVP", §4.1, with α = 0.05). Where
+    /// |p − ½| ≤ ¼, s is evaluated as log1p(4d / (1 − 2d)) with d = (1 − 2α)(y − ½), which keeps its relative precision
+    /// as s → 0 (the difference of logarithms does not).</para>
     /// <para>The range of <paramref name="y"/> is checked (one reduction): [0, 1] when α &gt; 0, and the open
     /// interval (0, 1) when α = 0, where 0 and 1 would map to ∓∞.</para>
     /// </remarks>
@@ -148,7 +150,14 @@ public static class FlowLosses
         var p = y.mul(1 - 2 * alpha).add_(alpha);
         var logP = p.log();
         var log1mP = p.neg().log1p();
-        var value = logP - log1mP;
+        // Near p = ½, log p − log(1 − p) cancels (both ≈ −0.69; the error ε·0.69 swamps a value ≈ 4(p − ½)). There,
+        // with d = p − ½ = (1 − 2α)(y − ½) (y − ½ exact for y ≥ ¼), logit p = log1p(4d / (1 − 2d)): relative error of a
+        // few ε. Both branches see clamped inputs, so the unused one never puts a NaN into the gradient.
+        var d = y.sub(0.5).mul_(1 - 2 * alpha);
+        var central = d.abs().le(0.25);
+        var dc = d.clamp(-0.25, 0.25);
+        var nearHalf = dc.mul(4).div_(dc.mul(-2).add_(1)).log1p_();
+        var value = where(central, nearHalf, logP - log1mP);
         var perElement = (logP + log1mP).neg_().add_(Math.Log(1 - 2 * alpha));
         var logDet = LossReducer.SumPerExample(perElement);
         return (value.MoveToOuterDisposeScope(), logDet.MoveToOuterDisposeScope());

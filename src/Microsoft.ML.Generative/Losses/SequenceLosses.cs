@@ -25,8 +25,10 @@ public static class SequenceLosses
     /// </param>
     /// <returns>A scalar, or [B] for <see cref="LossReduction.None"/>.</returns>
     /// <remarks>
-    /// <para>Per non-ignored token: ℓ_bt = −(1 − ε)·log p(y_bt) − (ε/V) Σ_v log p(v), with log p = log_softmax(logits)
-    /// computed by log-sum-exp, so any logit is safe (Bengio et al. 2003, "A Neural Probabilistic Language Model";
+    /// <para>Per non-ignored token: ℓ_bt = −(1 − ε)·log p(y_bt) − (ε/V) Σ_v log p(v), evaluated with m = max_v logit_v
+    /// as (1 − ε)(m − logit_y) + ε·mean_v(m − logit_v) + log1p(Σ_{v ≠ argmax} e^(logit_v − m)): every term is
+    /// non-negative, so any logit is safe and a nearly certain token's tiny NLL keeps its relative precision (the
+    /// usual log_softmax form rounds values below ε·|logsumexp| to 0) (Bengio et al. 2003, "A Neural Probabilistic Language Model";
     /// label smoothing: Szegedy et al. 2016, "Rethinking the Inception Architecture for Computer Vision", §7).
     /// With ε = 0 and <see cref="LossReduction.Mean"/> this equals PyTorch's
     /// <c>cross_entropy(logits.view(-1, V), targets.view(-1), ignore_index=ignoreIndex)</c>.</para>
@@ -82,9 +84,7 @@ public static class SequenceLosses
         }
 
         // [B·T] per-token losses; ignored positions are 0, including their label-smoothing term.
-        var perToken = functional.cross_entropy(
-            logits.reshape(-1, vocabulary), targets.reshape(-1), ignore_index: ignoreIndex,
-            reduction: Reduction.None, label_smoothing: labelSmoothing);
+        var perToken = PerTokenNll(logits.reshape(-1, vocabulary), targets.reshape(-1), ignored.reshape(-1), labelSmoothing);
         Tensor result;
         switch (reduction)
         {
@@ -101,6 +101,48 @@ public static class SequenceLosses
                 break;
         }
         return result.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Per-token (1 − ε)·(m − ℓ_y) + ε·mean_v(m − ℓ_v) + log1p(Σ_{v≠argmax} e^(ℓ_v − m)), m the largest logit: the
+    /// label-smoothed −log softmax, as a sum of non-negative terms (see <see cref="LossMath.LogSumExpParts"/>); 0 where
+    /// <paramref name="ignored"/>.
+    /// </summary>
+    /// <param name="logits">[N, V].</param>
+    /// <param name="targets">[N] int64 (any value where ignored).</param>
+    /// <param name="ignored">[N] bool.</param>
+    /// <param name="labelSmoothing">ε.</param>
+    /// <returns>[N].</returns>
+    internal static Tensor PerTokenNll(Tensor logits, Tensor targets, Tensor ignored, double labelSmoothing)
+    {
+        var (max, rest) = LossMath.LogSumExpParts(logits);
+        var perToken = max - logits.gather(-1, targets.masked_fill(ignored, 0).unsqueeze(-1));    // [N, 1]
+        if (labelSmoothing > 0)
+            perToken = perToken.mul_(1 - labelSmoothing).add_((max - logits).mean(new long[] { -1 }, keepdim: true).mul_(labelSmoothing));
+        return perToken.add_(rest).squeeze(-1).masked_fill(ignored, 0);
+    }
+
+    /// <summary>
+    /// The autoregressive family's training loss (internal): the mean per real token of the label-smoothed next-token
+    /// cross-entropy by libtorch's fused kernel, without the target range check (the ids come from the model's own
+    /// vocabulary, and the check costs a device synchronization per step). Its gradient, softmax − target, is the
+    /// exact one; its value loses a nearly certain token's NLL below ε·|logsumexp| (at most ~1e-16 nats per token,
+    /// nothing for a per-token mean). The exact form costs 3–4× the fused kernel, 56% of a Transformer step at
+    /// V = 2048 (docs/benchmarks.md, "cross-entropy"), which is why training does not use it.
+    /// </summary>
+    /// <param name="logits">[B, T, V].</param>
+    /// <param name="targets">[B, T] int64 ids in [0, V − 1] or <paramref name="ignoreIndex"/>.</param>
+    /// <param name="ignoreIndex">Padding id.</param>
+    /// <param name="labelSmoothing">ε in [0, 1).</param>
+    /// <returns>A scalar: the mean per non-ignored token (0 when all are ignored).</returns>
+    internal static Tensor NextTokenCrossEntropyUnchecked(Tensor logits, Tensor targets, long ignoreIndex, double labelSmoothing = 0.0)
+    {
+        using var scope = NewDisposeScope();
+        long vocabulary = logits.shape[2];
+        var perToken = functional.cross_entropy(logits.reshape(-1, vocabulary), targets.reshape(-1), ignore_index: ignoreIndex,
+            reduction: Reduction.None, label_smoothing: labelSmoothing);
+        var tokens = targets.ne(ignoreIndex).sum().clamp_min(1);
+        return perToken.sum().div_(tokens).MoveToOuterDisposeScope();
     }
 
     /// <summary>Perplexity, exp(mean NLL per token).</summary>

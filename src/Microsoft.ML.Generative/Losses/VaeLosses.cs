@@ -243,7 +243,9 @@ public static class VaeLosses
     /// <returns>NLL in nats: a scalar, or [B] for <see cref="LossReduction.None"/>.</returns>
     /// <remarks>
     /// <para>NLL_i = −Σ_g log softmax(ℓ_g)[y_g] for indices, and −Σ_g Σ_c t_gc log softmax(ℓ_g)_c for one-hot or
-    /// soft targets (the cross-entropy), with log_softmax computed by log-sum-exp so any logit is safe (Bishop 2006,
+    /// soft targets (the cross-entropy), evaluated as (m − ℓ_y) + log1p(Σ_{c≠argmax} e^(ℓ_c − m)) with m the largest
+    /// logit: every term is non-negative, so any logit is safe and a dominant class's tiny NLL keeps its relative
+    /// precision (log_softmax's ℓ_y − logsumexp rounds values below ε·|logsumexp| to 0) (Bishop 2006,
     /// "Pattern Recognition and Machine Learning", §4.3.4; Goodfellow, Bengio &amp; Courville 2016, "Deep Learning",
     /// §6.2.2.3).</para>
     /// <para>Domain checks: index targets must lie in [0, C − 1] (one min/max reduction); soft targets must be
@@ -288,9 +290,10 @@ public static class VaeLosses
             }
 
             using var scope = NewDisposeScope();
-            // [B, G, 1] -> per-example sum of −log p(y_g)
-            var logP = logits.log_softmax(-1).gather(-1, target.unsqueeze(-1));
-            return LossReducer.Reduce(LossReducer.SumPerExample(logP).neg_(), reduction).MoveToOuterDisposeScope();
+            // [B, G, 1]: −log p(y_g) = (m − ℓ_y) + r, two non-negative terms (exact when a class dominates).
+            var (largest, rest) = LossMath.LogSumExpParts(logits);
+            var nll = (largest - logits.gather(-1, target.unsqueeze(-1))).add_(rest);
+            return LossReducer.Reduce(LossReducer.SumPerExample(nll), reduction).MoveToOuterDisposeScope();
         }
 
         if (target.dtype != ScalarType.Float32 && target.dtype != ScalarType.Float64)
@@ -335,9 +338,12 @@ public static class VaeLosses
 
         using (var scope = NewDisposeScope())
         {
-            // Not in place: log_softmax keeps its output for the backward pass.
-            var perElement = logits.log_softmax(-1) * target;
-            return LossReducer.Reduce(LossReducer.SumPerExample(perElement).neg_(), reduction).MoveToOuterDisposeScope();
+            // −Σ_c t_c log p_c = Σ_c t_c (m − ℓ_c) + (Σ_c t_c)·r: non-negative terms only (exact when a class
+            // dominates); a class with t_c = 0 adds 0 even where its logit is −∞.
+            var (max, rest) = LossMath.LogSumExpParts(logits);
+            var gaps = (max - logits).mul(target).masked_fill_(target.eq(0), 0);
+            var perGroup = gaps.sum(-1, keepdim: true).add_(rest.mul(target.sum(-1, keepdim: true)));
+            return LossReducer.Reduce(LossReducer.SumPerExample(perGroup), reduction).MoveToOuterDisposeScope();
         }
     }
 

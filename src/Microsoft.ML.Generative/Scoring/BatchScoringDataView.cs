@@ -52,6 +52,14 @@ internal sealed class BatchScoringDataView : IDataView
         var inputColumns = activeInputs.Select(i => _input.Schema[i]).ToList();
         if (scoring && !activeInputs.Contains(_featureIndex))
             inputColumns.Add(_input.Schema[_featureIndex]);
+        if (scoring)
+        {
+            foreach (int extra in _model.AdditionalInputs(_input.Schema))
+            {
+                if (!activeInputs.Contains(extra) && extra != _featureIndex)
+                    inputColumns.Add(_input.Schema[extra]);
+            }
+        }
         var inputCursor = _input.GetRowCursor(inputColumns, rand);
         return new Cursor(this, inputCursor, activeInputs.ToArray(), activeOutputs, scoring);
     }

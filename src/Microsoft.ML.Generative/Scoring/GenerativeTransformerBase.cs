@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
 
@@ -11,15 +12,68 @@ namespace Microsoft.ML.Generative.Scoring;
 /// <c>PredictionEngine</c>) scores one row at a time. Both run the same <see cref="ScoreBatch"/>, but the same row scored alone and inside a batch can differ in the
 /// last bits (up to about 2e-7 relative in float32): libtorch's matrix multiply picks its kernel and summation order
 /// by batch shape. Compare scores with a tolerance, not with <c>==</c>; results are repeatable for the same batching.
+/// A conditional model (trained with a <c>ConditionColumnName</c>) also reads each row's condition column.
 /// </summary>
 public abstract class GenerativeTransformerBase : GenerativeTransformerCore
 {
-    private protected GenerativeTransformerBase(IHost host, string featureColumnName, int inputDimension)
+    private protected GenerativeTransformerBase(IHost host, string featureColumnName, int inputDimension,
+        Data.ConditionEncoding? condition = null)
         : base(host)
     {
         FeatureColumnName = featureColumnName;
         InputDimension = inputDimension;
+        Condition = condition;
     }
+
+    /// <summary>
+    /// The column the model is conditioned on (a key or a float vector), or <see langword="null"/> for an
+    /// unconditional model. <c>Transform</c> reads it from every row; <c>Sample</c> takes the condition as an argument.
+    /// </summary>
+    public string? ConditionColumnName => Condition?.ColumnName;
+
+    /// <summary>
+    /// The values a key condition can take, as texts in key order (key 1 first), or <see langword="null"/> for an
+    /// unconditional model, a vector condition or a key without key values.
+    /// </summary>
+    public IReadOnlyList<string>? ConditionValues => Condition?.KeyValues;
+
+    /// <summary>The condition and its encoding, or null for an unconditional model.</summary>
+    internal Data.ConditionEncoding? Condition { get; }
+
+    /// <summary>Floats of the encoded condition (C; 0 for an unconditional model).</summary>
+    internal int ConditionWidth => Condition?.Width ?? 0;
+
+    /// <summary>Floats per scored row: the features, then the encoded condition (D + C).</summary>
+    internal int RowWidth => InputDimension + ConditionWidth;
+
+    /// <summary>The encoded condition of a user's key value (or raw key); the error lists the known values.</summary>
+    private protected float[] EncodeCondition(object condition)
+    {
+        if (Condition is null)
+            throw Host.ExceptParam(nameof(condition), "This model is unconditional (it was trained without ConditionColumnName): call Sample(count, seed).");
+        return Condition.Encode(condition, Host, nameof(condition));
+    }
+
+    /// <summary>The checked copy of a user's vector condition.</summary>
+    private protected float[] EncodeCondition(float[] condition)
+    {
+        if (Condition is null)
+            throw Host.ExceptParam(nameof(condition), "This model is unconditional (it was trained without ConditionColumnName): call Sample(count, seed).");
+        return Condition.Encode(condition, Host, nameof(condition));
+    }
+
+    /// <summary>Refuses an unconditional call on a conditional model, naming the overload to use.</summary>
+    private protected void CheckUnconditional(string member)
+    {
+        if (Condition is not null)
+            throw Host.Except(
+                $"This model is conditioned on the {Condition.Describe()}: {member} needs the condition. Call the overload that takes it, "
+                + $"for example Sample(count, {(Condition.IsKey ? (Condition.KeyValues?.Count > 0 ? $"\"{Condition.KeyValues[0]}\"" : "1u") : $"new float[{Condition.Width}]")}, seed) "
+                + "(in Sample(count, n) the second number is the seed, not the condition).");
+    }
+
+    /// <summary>The seed of a draw: the caller's, or a fresh one from the MLContext's random source.</summary>
+    private protected int ResolveSeed(int? seed) => seed ?? Host.Rand.Next();
 
     /// <summary>The input column: a vector of <see cref="float"/> of size <see cref="InputDimension"/>.</summary>
     public string FeatureColumnName { get; }
@@ -55,10 +109,11 @@ public abstract class GenerativeTransformerBase : GenerativeTransformerCore
     public new DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => base.GetOutputSchema(inputSchema);
 
     // 512 rows per forward pass, fewer for very wide rows (at most 16M floats of features in a batch).
-    internal override int ScoringCapacity => (int)Math.Clamp((1L << 24) / Math.Max(1, InputDimension), 1, ScoringBatchSize);
+    internal override int ScoringCapacity => (int)Math.Clamp((1L << 24) / Math.Max(1, RowWidth), 1, ScoringBatchSize);
 
     /// <summary>
-    /// Scores <paramref name="count"/> rows held row-major in <paramref name="features"/> into
+    /// Scores <paramref name="count"/> rows held row-major in <paramref name="features"/> (<see cref="RowWidth"/>
+    /// floats per row: the features, then the encoded condition of a conditional model) into
     /// <paramref name="outputs"/>[j] (row-major, <c>count × ScoringColumns[j].Width</c>); a null array marks an output
     /// nobody asked for. Must be safe to call from several threads at once.
     /// </summary>
@@ -71,8 +126,12 @@ public abstract class GenerativeTransformerBase : GenerativeTransformerCore
         if (size != InputDimension)
             throw Host.ExceptParam(nameof(schema),
                 $"Schema mismatch for feature column '{FeatureColumnName}': the model was trained on vectors of {InputDimension} values, got {size}.");
+        Condition?.Check(Host, schema, "Scored");
         return index;
     }
+
+    internal override IReadOnlyList<int> AdditionalInputs(DataViewSchema schema)
+        => Condition is null ? Array.Empty<int>() : new[] { Condition.Check(Host, schema, "Scored") };
 
     internal override ScoringInput CreateScoringInput(DataViewRow row, int inputIndex, int capacity)
         => new FeatureInput(this, row, inputIndex, capacity);
@@ -82,6 +141,7 @@ public abstract class GenerativeTransformerBase : GenerativeTransformerCore
     {
         private readonly GenerativeTransformerBase _model;
         private readonly ValueGetter<VBuffer<float>> _getter;
+        private readonly Data.ConditionEncoding.Reader? _condition;
         private readonly float[] _features;
         private VBuffer<float> _buffer;
 
@@ -89,16 +149,20 @@ public abstract class GenerativeTransformerBase : GenerativeTransformerCore
         {
             _model = model;
             _getter = row.GetGetter<VBuffer<float>>(row.Schema[inputIndex]);
-            _features = new float[capacity * model.InputDimension];
+            if (model.Condition is { } condition)
+                _condition = condition.CreateReader(row, condition.Check(model.Host, row.Schema, "Scored"));
+            _features = new float[capacity * model.RowWidth];
         }
 
         public override void Capture(int slot)
         {
-            int dim = _model.InputDimension;
+            int dim = _model.InputDimension, width = _model.RowWidth;
             _getter(ref _buffer);
             if (_buffer.Length != dim)
                 throw _model.Host.Except($"Feature column '{_model.FeatureColumnName}' has {_buffer.Length} values in this row; the model expects {dim}.");
-            _buffer.CopyTo(_features.AsSpan(slot * dim, dim));
+            _buffer.CopyTo(_features.AsSpan(slot * width, dim));
+            // A missing condition (key 0) is encoded as NaN: the row's outputs are NaN, like those of a NaN feature.
+            _condition?.Read(_features.AsSpan(slot * width + dim, width - dim));
         }
 
         public override void Score(int count, float[]?[] outputs) => _model.ScoreBatch(_features, count, outputs);

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Linq;
 using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
@@ -35,6 +36,12 @@ public abstract class GenerativeTransformerCore : ITransformer, ICanSaveModel
 
     /// <summary>The input column's index, after checking its type against what the model was trained on.</summary>
     internal abstract int CheckInput(DataViewSchema schema);
+
+    /// <summary>
+    /// Other input columns scoring reads besides the one <see cref="CheckInput"/> returns (a conditional model's
+    /// condition column), already checked by it; none by default.
+    /// </summary>
+    internal virtual IReadOnlyList<int> AdditionalInputs(DataViewSchema schema) => Array.Empty<int>();
 
     /// <summary>
     /// A reader of the input column of <paramref name="row"/> (a cursor or a single row) into up to
@@ -79,11 +86,13 @@ public abstract class GenerativeTransformerCore : ITransformer, ICanSaveModel
     {
         private readonly GenerativeTransformerCore _parent;
         private readonly int _inputIndex;
+        private readonly IReadOnlyList<int> _additionalInputs;
 
         public RowMapper(GenerativeTransformerCore parent, DataViewSchema inputSchema)
         {
             _parent = parent;
             _inputIndex = parent.CheckInput(inputSchema);
+            _additionalInputs = parent.AdditionalInputs(inputSchema);
         }
 
         public DataViewSchema.DetachedColumn[] GetOutputColumns() => _parent.MakeOutputColumns();
@@ -91,7 +100,7 @@ public abstract class GenerativeTransformerCore : ITransformer, ICanSaveModel
         public Func<int, bool> GetDependencies(Func<int, bool> activeOutput)
         {
             bool any = Enumerable.Range(0, _parent.ScoringColumns.Length).Any(activeOutput);
-            return col => any && col == _inputIndex;
+            return col => any && (col == _inputIndex || _additionalInputs.Contains(col));
         }
 
         public Delegate[] CreateGetters(DataViewRow input, Func<int, bool> activeOutput, out Action? disposer)

@@ -29,7 +29,9 @@ internal sealed class FlatAdam : IDisposable
 {
     private readonly Parameter[] _parameters;
     private readonly Tensor _values;     // [P] every parameter, concatenated
-    private readonly Tensor _gradients;  // [P] their gradients
+    private readonly Tensor _gradients;  // [P] their gradients: the first P elements of _exchange
+    private readonly Tensor _exchange;   // [P + 2] gradients, weight, weighted loss: the all-reduce buffer
+    private readonly Array _exchangeStorage;   // the managed array under _exchange (float[] or double[])
     private readonly Tensor _m;          // [P] first moment
     private readonly Tensor _v;          // [P] second moment
     private readonly double _beta1;
@@ -75,7 +77,13 @@ internal sealed class FlatAdam : IDisposable
         long total = _parameters.Sum(p => p.numel());
         using var noGrad = no_grad();
         _values = empty(total, dtype: first.dtype, device: first.device);
-        _gradients = zeros(total, dtype: first.dtype, device: first.device);
+        // The gradients live in a managed array (shared, not copied, by the tensor) so that MPI reduces them in place;
+        // two more elements carry the step's weight and weighted loss in the same all-reduce.
+        if (first.device_type != DeviceType.CPU || (first.dtype != ScalarType.Float32 && first.dtype != ScalarType.Float64))
+            throw new ArgumentException("FlatAdam trains float32 or float64 parameters on the CPU.", nameof(parameters));
+        _exchangeStorage = first.dtype == ScalarType.Float32 ? new float[total + 2] : new double[total + 2];
+        _exchange = frombuffer(_exchangeStorage, first.dtype);
+        _gradients = _exchange.narrow(0, 0, total);
         _m = zeros(total, dtype: first.dtype, device: first.device);
         _v = zeros(total, dtype: first.dtype, device: first.device);
         long offset = 0;
@@ -108,6 +116,39 @@ internal sealed class FlatAdam : IDisposable
 
     /// <summary>The flat gradient buffer <c>[P]</c> (views of it are the parameters' gradients).</summary>
     internal Tensor Gradients => _gradients;
+
+    /// <summary>
+    /// Data-parallel step, between <c>backward()</c> and clipping: the gradients, computed on
+    /// <paramref name="weight"/> × this rank's mean loss (so that they are the sum over its rows), are summed over
+    /// every rank in one all-reduce of the flat buffer, together with the weights and the weighted losses, and divided
+    /// by the total weight: the gradient of the global batch's mean loss, as one process would compute it. Returns the
+    /// global batch's mean loss (the same number on every rank). <paramref name="weight"/> is this rank's rows (or
+    /// tokens) in the step, 0 for a rank without rows.
+    /// </summary>
+    internal double AllReduceGradients(Distributed.Communicator communicator, double weight, double loss)
+    {
+        long p = Count;
+        double weightedLoss = weight == 0 ? 0 : weight * loss;
+        double total, sum;
+        if (_exchangeStorage is float[] f)
+        {
+            f[p] = (float)weight;
+            f[p + 1] = (float)weightedLoss;
+            communicator.AllReduce(f.AsSpan());
+            (total, sum) = (f[p], f[p + 1]);
+        }
+        else
+        {
+            var d = (double[])_exchangeStorage;
+            d[p] = weight;
+            d[p + 1] = weightedLoss;
+            communicator.AllReduce(d.AsSpan());
+            (total, sum) = (d[p], d[p + 1]);
+        }
+        using (no_grad())
+            _gradients.div_(total);
+        return sum / total;
+    }
 
     /// <summary>Sets every gradient to zero (in place: the gradients stay views of the flat buffer).</summary>
     public void ZeroGrad() => _gradients.zero_();
@@ -164,6 +205,7 @@ internal sealed class FlatAdam : IDisposable
         // The parameters keep the storage of _values and _gradients alive through their views.
         _values.Dispose();
         _gradients.Dispose();
+        _exchange.Dispose();
         _m.Dispose();
         _v.Dispose();
     }

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Linq;
 using Microsoft.ML.Data;
 using Microsoft.ML.Generative.Data;
+using Microsoft.ML.Generative.Distributed;
 using Microsoft.ML.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -13,7 +14,8 @@ namespace Microsoft.ML.Generative.Training;
 /// The estimator of a family whose input is one known-size float vector column (VAE, flows, GAN): the shared data
 /// path (<see cref="TrainingData"/>: cached or streamed, validation split, row checks) on top of
 /// <see cref="GenerativeEstimatorCore{TTransformer, TOptions}"/>. A family supplies its network, objective, output
-/// columns and transformer.
+/// columns and transformer. A conditional model (<see cref="GenerativeTrainerOptions.ConditionColumn"/>) gets its
+/// condition's encoding from the training schema here; its rows carry the encoded condition after the features.
 /// </summary>
 /// <typeparam name="TTransformer">The fitted model.</typeparam>
 /// <typeparam name="TOptions">The family's options.</typeparam>
@@ -28,19 +30,32 @@ public abstract class GenerativeEstimatorBase<TTransformer, TOptions> : Generati
 
     private protected sealed override TTransformer FitCore(IChannel ch, IDataView input, IDataView? validationData)
     {
-        var (train, validation) = TrainingData.Load(Host, ch, input, validationData, Options, RowCheck, Seed);
+        // A conditional model: the condition's kind, width and key values come from the training schema.
+        var condition = Options.ConditionColumn is string conditionColumn ? ConditionEncoding.FromSchema(Host, input.Schema, conditionColumn) : null;
+        // In data-parallel training each phase ends with a collective check (a failure on any rank stops every rank).
+        var communicator = Communicator.ForTraining(Options.DistributedTraining);
+        var (train, validation) = Collective(communicator, () => TrainingData.Load(Host, ch, input, validationData, Options, RowCheck, Seed, condition),
+            "reading the training data", loaded => { loaded.Train.Dispose(); loaded.Validation?.Dispose(); });
         using (train)
         using (validation)
         {
-            var network = BuildNetwork(train, ch);
-            return Train(ch, train, validation, network, () => $"{Describe(network)} on {train.Rows} rows",
+            // Sharded data: data-dependent state (standardization, output maps) is computed over every rank's shard.
+            var network = Collective(communicator,
+                () => BuildNetwork(communicator is not null && Options.ShardedData ? new GatheredBatchSource(train, communicator) : train, ch),
+                "building the network", n => n.Dispose());
+            return Train(ch, train, validation, network,
+                () => $"{Describe(network)}{(condition is null ? "" : ", conditioned on the " + condition.Describe() + ",")} on {train.Rows} rows",
                 (noise, evaluationSeed) => CreateObjective(network, noise, evaluationSeed),
-                history => CreateTransformer(network, history));
+                history => CreateTransformer(network, history, condition));
         }
     }
 
     private protected sealed override void CheckInputColumn(SchemaShape inputSchema)
-        => FeatureColumn.Check(Host, inputSchema, Options.FeatureColumnName);
+    {
+        FeatureColumn.Check(Host, inputSchema, Options.FeatureColumnName);
+        if (Options.ConditionColumn is string condition)
+            ConditionEncoding.CheckShape(Host, inputSchema, condition);
+    }
 
     /// <summary>The family's own check of each training row (null: none); see <see cref="FeatureRowReader"/>.</summary>
     private protected virtual Func<ReadOnlySpan<float>, string?>? RowCheck => null;
@@ -64,4 +79,11 @@ public abstract class GenerativeEstimatorBase<TTransformer, TOptions> : Generati
 
     /// <summary>Wraps the trained network; the transformer owns it from here on.</summary>
     private protected abstract TTransformer CreateTransformer(nn.Module network, IReadOnlyList<EpochSummary> history);
+
+    /// <summary>
+    /// Wraps the trained network of a model conditioned on <paramref name="condition"/> (null: unconditional, the
+    /// default calls the overload above); a family that supports <c>ConditionColumnName</c> overrides this.
+    /// </summary>
+    private protected virtual TTransformer CreateTransformer(nn.Module network, IReadOnlyList<EpochSummary> history, ConditionEncoding? condition)
+        => CreateTransformer(network, history);
 }

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Linq;
 using Microsoft.ML.Data;
 using Microsoft.ML.Generative.Data;
+using Microsoft.ML.Generative.Distributed;
 using Microsoft.ML.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -55,7 +56,52 @@ public abstract class GenerativeEstimatorCore<TTransformer, TOptions> : IEstimat
             nameof(options.EarlyStoppingPatience), "Early stopping needs validation data: pass it to Fit or set ValidationFraction.");
 
         using var ch = Host.Start("Fitting " + ModelName);
-        return FitCore(ch, input, validationData);
+        // Data-parallel training (DistributedTraining): loads and initializes MPI, or fails with what to install.
+        var communicator = Communicator.ForTraining(options.DistributedTraining);
+        if (communicator is null)
+            return FitCore(ch, input, validationData);
+        try
+        {
+            return FitCore(ch, input, validationData);
+        }
+        catch (Exception e) when (!Communicator.IsAgreed(e))
+        {
+            // Only this rank saw the failure and the others may be waiting in a collective: end the job, never hang.
+            communicator.Abort(e, ch);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Runs a phase of <c>Fit</c> that each rank runs on its own (reading data, building the network). In data-parallel
+    /// training it ends with a collective check: when any rank failed, every rank throws (the failing rank its own
+    /// error, the others one that names the failing rank and carries its message), and <paramref name="dispose"/>
+    /// releases what this rank made. In one process it just runs.
+    /// </summary>
+    private protected static T Collective<T>(Communicator? communicator, Func<T> phase, string what, Action<T> dispose)
+    {
+        if (communicator is null)
+            return phase();
+        T result = default!;
+        Exception? failure = null;
+        try
+        {
+            result = phase();
+        }
+        catch (Exception e)
+        {
+            failure = e;
+        }
+        try
+        {
+            communicator.Agree(failure, what);
+        }
+        catch when (failure is null)
+        {
+            dispose(result);
+            throw;
+        }
+        return result;
     }
 
     /// <summary>The input columns plus the family's output columns; checks the input column.</summary>
@@ -109,8 +155,13 @@ public abstract class GenerativeEstimatorCore<TTransformer, TOptions> : IEstimat
             using var noise = new Generator((ulong)Seed);
             using var shuffle = new Generator((ulong)Seed + 1);
             using var objective = createObjective(noise, (ulong)Seed + 3);
-            ch.Info("Training {0} for {1} epochs, batch {2}, seed {3}.", what(), Options.NumberOfEpochs, Options.BatchSize, Seed);
-            var history = TrainingEngine.Run(Host, objective, train, validation, Options.ToSettings(), shuffle);
+            var communicator = Communicator.ForTraining(Options.DistributedTraining);
+            if (communicator is null)
+                ch.Info("Training {0} for {1} epochs, batch {2}, seed {3}.", what(), Options.NumberOfEpochs, Options.BatchSize, Seed);
+            else if (communicator.IsRoot)
+                ch.Info("Training {0} (rank 0; {1} data) on {2} ranks for {3} epochs, global batch {4}, seed {5}.", what(),
+                    Options.ShardedData ? "sharded" : "replicated", communicator.Size, Options.NumberOfEpochs, Options.BatchSize, Seed);
+            var history = TrainingEngine.Run(Host, objective, train, validation, Options.ToSettings() with { Distributed = communicator }, shuffle);
             return createTransformer(history);
         }
         catch

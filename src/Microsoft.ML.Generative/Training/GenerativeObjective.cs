@@ -11,7 +11,24 @@ namespace Microsoft.ML.Generative.Training;
 /// <see langword="null"/> when no schedule is set (<see cref="LearningRateSchedule.Constant"/>): then the rates are
 /// never touched.
 /// </summary>
-internal readonly record struct StepInfo(int Epoch, int Batch, int BatchesPerEpoch, long GlobalStep, double? LearningRateFactor = null);
+internal readonly record struct StepInfo(int Epoch, int Batch, int BatchesPerEpoch, long GlobalStep, double? LearningRateFactor = null)
+{
+    /// <summary>
+    /// Data-parallel training: rows in the global batch of this step (all ranks together), or 0 in one process. Noise
+    /// drawn per row is drawn for all of them and sliced (<see cref="GenerativeObjective{TBatch}.RowNoise"/>), so that
+    /// the run on n ranks reproduces the one-process run.
+    /// </summary>
+    public long GlobalRows { get; init; }
+
+    /// <summary>Data-parallel training: this rank's first row within the global batch.</summary>
+    public long RowOffset { get; init; }
+
+    /// <summary>
+    /// Data-parallel training: how much this rank's mean loss weighs in the global batch's mean (its rows, or tokens;
+    /// 0 for a rank that has no rows in this step and trains on a stand-in row).
+    /// </summary>
+    public double Weight { get; init; }
+}
 
 /// <summary>
 /// What a model family gives the shared <see cref="TrainingEngine"/>: its modules, how one batch is trained and how
@@ -37,6 +54,33 @@ internal abstract class GenerativeObjective<TBatch> : IDisposable
 
     /// <summary>Rows (examples) in <paramref name="batch"/>, for <see cref="EpochSummary.Rows"/>.</summary>
     public abstract long RowsOf(TBatch batch);
+
+    /// <summary>
+    /// Rows <paramref name="start"/> … <paramref name="start"/> + <paramref name="count"/> − 1 of
+    /// <paramref name="batch"/>: a rank's slice of the global batch in data-parallel training.
+    /// </summary>
+    public virtual TBatch SliceRows(TBatch batch, long start, long count)
+        => throw new NotSupportedException($"{GetType().Name} cannot split its batches across ranks; data-parallel training is not available for this model.");
+
+    /// <summary>
+    /// The communicator of data-parallel training (set by the engine), or <see langword="null"/> in one process: then
+    /// the optimizer steps all-reduce their gradients.
+    /// </summary>
+    internal global::Microsoft.ML.Generative.Distributed.Communicator? Distributed { get; set; }
+
+    /// <summary>
+    /// Noise for the <paramref name="rows"/> rows of this step: <paramref name="draw"/>(n) draws n rows of it. In one
+    /// process that is <paramref name="draw"/>(<paramref name="rows"/>); in data-parallel training every rank draws the
+    /// global batch's rows from the shared generator and keeps its own slice, so that the n-rank run consumes the
+    /// generator as the one-process run does and reproduces it.
+    /// </summary>
+    protected static Tensor RowNoise(StepInfo step, long rows, Func<long, Tensor> draw)
+    {
+        if (step.GlobalRows == 0)
+            return draw(rows);
+        using var all = draw(step.GlobalRows);
+        return all.narrow(0, step.RowOffset, rows);
+    }
 
     /// <summary>
     /// How much <paramref name="batch"/>'s mean losses weigh in the epoch mean: its rows (the default), or for
@@ -95,7 +139,8 @@ internal abstract class GenerativeObjective<TBatch> : IDisposable
     /// </summary>
     protected void OptimizerStep(FlatAdam optimizer, Tensor loss, StepInfo step, string lossName = "loss")
     {
-        CheckFinite(loss, step, lossName);
+        if (Distributed is null)
+            CheckFinite(loss, step, lossName);
         if (step.LearningRateFactor is double factor)
         {
             if (!_baseRates.TryGetValue(optimizer, out double baseRate))
@@ -103,7 +148,22 @@ internal abstract class GenerativeObjective<TBatch> : IDisposable
             optimizer.LearningRate = baseRate * factor;
         }
         optimizer.ZeroGrad();
-        loss.backward();
+        if (Distributed is { } communicator)
+        {
+            // backward of weight × mean loss gives this rank's sum over its rows; one all-reduce gives every rank the
+            // global batch's mean gradient and mean loss. The loss check then sees the global loss, so every rank takes
+            // the same decision, before any weight changes.
+            double local = loss.dtype == ScalarType.Float64 ? loss.item<double>() : loss.item<float>();
+            using (var weighted = loss.mul(step.Weight))
+                weighted.backward();
+            double global = optimizer.AllReduceGradients(communicator, step.Weight, local);
+            if (!double.IsFinite(global))
+                throw global::Microsoft.ML.Generative.Distributed.Communicator.MarkAgreed(NonFinite(global, step, lossName));
+        }
+        else
+        {
+            loss.backward();
+        }
         if (GradientClipNorm > 0)
             optimizer.ClipGradNorm(GradientClipNorm);
         optimizer.Step();
@@ -121,12 +181,15 @@ internal abstract class GenerativeObjective<TBatch> : IDisposable
     {
         double value = loss.dtype == ScalarType.Float64 ? loss.item<double>() : loss.item<float>();
         if (!double.IsFinite(value))
-            throw new InvalidOperationException(
+            throw NonFinite(value, step, lossName);
+    }
+
+    private InvalidOperationException NonFinite(double value, StepInfo step, string lossName)
+        => new InvalidOperationException(
                 $"The training {lossName} became {value} at epoch {step.Epoch}, batch {step.Batch} "
                 + $"(of {step.BatchesPerEpoch}); no weights were changed by that batch and no model was produced. "
                 + $"Lower LearningRate (now {LearningRate}), set GradientClipNorm (e.g. 1.0), or normalize the "
                 + $"'{FeatureColumnName}' column (mlContext.Transforms.NormalizeMeanVariance, or NormalizeMinMax with fixZero: false).");
-    }
 
     public abstract void Dispose();
 }
@@ -136,4 +199,6 @@ internal abstract class GenerativeObjective : GenerativeObjective<Tensor>
 {
     /// <summary>The batch's first dimension.</summary>
     public override long RowsOf(Tensor batch) => batch.shape[0];
+
+    public override Tensor SliceRows(Tensor batch, long start, long count) => batch.narrow(0, start, count);
 }

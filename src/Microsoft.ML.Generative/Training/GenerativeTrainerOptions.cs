@@ -138,14 +138,45 @@ public abstract class GenerativeTrainerOptions
     /// </summary>
     public System.Threading.CancellationToken CancellationToken { get; set; }
 
-    /// <summary>Optional callback, called after every epoch with the epoch's losses.</summary>
+    /// <summary>Optional callback, called after every epoch with the epoch's losses (on rank 0 only in data-parallel training).</summary>
     public IProgress<EpochSummary>? Progress { get; set; }
+
+    /// <summary>
+    /// The condition column of a conditional model, or null: the families that support conditioning expose it as
+    /// their public <c>ConditionColumnName</c> option.
+    /// </summary>
+    internal virtual string? ConditionColumn => null;
+
+    /// <summary>
+    /// Data-parallel training over MPI: <see cref="Generative.DistributedTraining.Off"/> (the default; one process),
+    /// <see cref="Generative.DistributedTraining.Auto"/> (on when the program was launched by <c>mpirun</c> with more
+    /// than one rank) or <see cref="Generative.DistributedTraining.Mpi"/> (required). Every rank runs the same program;
+    /// <see cref="BatchSize"/> stays the global batch, each rank computes the gradient of its slice of it, and the
+    /// gradients are averaged across ranks (one all-reduce per optimizer step) before clipping, so that a run on n ranks
+    /// follows the one-process run with the same seed. Rank 0's initial weights are broadcast, decisions that end
+    /// training (non-finite loss, early stopping, cancellation, an error on any rank) are taken by all ranks together,
+    /// progress is logged on rank 0, and every rank returns the same model. See docs/distributed.md.
+    /// </summary>
+    public DistributedTraining DistributedTraining { get; set; } = DistributedTraining.Off;
+
+    /// <summary>
+    /// Data-parallel training only. <see langword="false"/> (the default): every rank's data holds all the rows (every
+    /// rank reads the same data), shuffles it identically and trains on its own slice of each global batch.
+    /// <see langword="true"/>: each rank's data holds only its own shard (as when each machine reads its own files);
+    /// shards may differ in size. An epoch is then ⌈total rows / <see cref="BatchSize"/>⌉ steps on every rank (agreed
+    /// by an all-reduce); each rank contributes a share of every global batch proportional to its shard's size, drawn
+    /// from its own shard (reshuffled when it runs out), so every row is still seen about once per epoch, but a global
+    /// batch is a stratified sample (a fixed number of rows from each shard) rather than a uniform one.
+    /// Standardization statistics and other data-dependent state are computed over all shards together.
+    /// </summary>
+    public bool ShardedData { get; set; }
 
     internal TrainingSettings ToSettings() => new(NumberOfEpochs, BatchSize, EarlyStoppingPatience, Progress, CancellationToken)
     {
         Schedule = LearningRateSchedule,
         WarmupSteps = WarmupSteps,
         MinimumLearningRateFraction = MinimumLearningRateFraction,
+        ShardedData = ShardedData,
     };
 
     /// <summary>Checks every shared setting; families call this and then check their own.</summary>
@@ -166,6 +197,13 @@ public abstract class GenerativeTrainerOptions
         ectx.CheckUserArg(Enum.IsDefined(LearningRateSchedule), nameof(LearningRateSchedule), $"Unknown schedule {(int)LearningRateSchedule}.");
         ectx.CheckUserArg(WarmupSteps >= 0, nameof(WarmupSteps), $"Must be non-negative; got {WarmupSteps}.");
         ectx.CheckUserArg(MinimumLearningRateFraction >= 0 && MinimumLearningRateFraction <= 1, nameof(MinimumLearningRateFraction), $"Must be in [0, 1]; got {MinimumLearningRateFraction}.");
+        ectx.CheckUserArg(Enum.IsDefined(DistributedTraining), nameof(DistributedTraining), $"Unknown mode {(int)DistributedTraining}.");
         ectx.CheckUserArg(EarlyStoppingPatience >= 0, nameof(EarlyStoppingPatience), $"Must be non-negative (0 = off); got {EarlyStoppingPatience}.");
+        if (ConditionColumn is string condition)
+        {
+            ectx.CheckUserArg(!string.IsNullOrWhiteSpace(condition), "ConditionColumnName", "Must name a column, or be null for an unconditional model.");
+            ectx.CheckUserArg(condition != FeatureColumnName, "ConditionColumnName",
+                $"Must differ from FeatureColumnName ('{FeatureColumnName}'): the condition is what the features are generated given.");
+        }
     }
 }

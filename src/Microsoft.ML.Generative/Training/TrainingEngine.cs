@@ -20,6 +20,12 @@ internal sealed record TrainingSettings(int NumberOfEpochs, int BatchSize, int E
 
     public double MinimumLearningRateFraction { get; init; } = 0.1;
 
+    /// <summary>Data-parallel training's communicator, or null in one process.</summary>
+    public global::Microsoft.ML.Generative.Distributed.Communicator? Distributed { get; init; }
+
+    /// <summary>Data-parallel training: each rank's data is its own shard (see <see cref="GenerativeTrainerOptions.ShardedData"/>).</summary>
+    public bool ShardedData { get; init; }
+
     /// <summary>
     /// The schedule's multiple of the base rate at <paramref name="step"/> (from 1) of <paramref name="totalSteps"/>,
     /// or null for <see cref="LearningRateSchedule.Constant"/>.
@@ -55,8 +61,13 @@ internal static class TrainingEngine
         BatchSource<TBatch>? validation, TrainingSettings settings, Generator generator)
     {
         var history = new List<EpochSummary>();
-        long rows = train.Rows;
-        int batchesPerEpoch = checked((int)((rows + settings.BatchSize - 1) / settings.BatchSize));
+        var comm = settings.Distributed;
+        // Data-parallel training: every rank starts from rank 0's weights and agrees on the epoch's length.
+        var plan = comm is null ? null : DataParallelPlan.Create(comm, objective, train.Rows, settings.BatchSize, settings.ShardedData);
+        bool logs = comm is null || comm.IsRoot;
+        objective.Distributed = comm;   // its optimizer steps all-reduce the gradients
+        long rows = plan?.TotalRows ?? train.Rows;
+        int batchesPerEpoch = plan?.Steps ?? checked((int)((rows + settings.BatchSize - 1) / settings.BatchSize));
         var names = objective.LossNames;
         int stoppingIndex = Math.Max(0, names.ToList().IndexOf(objective.EarlyStoppingLossName));
         var total = Stopwatch.StartNew();
@@ -70,8 +81,16 @@ internal static class TrainingEngine
         {
             for (int epoch = 1; epoch <= settings.NumberOfEpochs; epoch++)
             {
-                CheckAlive(host, settings.Cancellation);
-                objective.BeginEpoch(epoch);
+                if (comm is null)
+                {
+                    CheckAlive(host, settings.Cancellation);
+                    objective.BeginEpoch(epoch);
+                }
+                else
+                {
+                    int e = epoch;
+                    comm.Agree(() => { CheckAlive(host, settings.Cancellation); objective.BeginEpoch(e); return 0; }, $"starting epoch {epoch}");
+                }
                 objective.Model.train();
                 var epochClock = Stopwatch.StartNew();
                 double[] trainLosses;
@@ -79,39 +98,99 @@ internal static class TrainingEngine
                 double weight = 0;
                 using (var sums = zeros(names.Count, dtype: ScalarType.Float64))
                 {
-                    using var batches = train.Batches(settings.BatchSize, shuffle: true, generator, epoch).GetEnumerator();
+                    var epochBatches = plan is { Sharded: true }
+                        ? plan.ShardBatches(train, generator, epoch)
+                        : train.Batches(settings.BatchSize, shuffle: true, generator, epoch);
+                    using var batches = epochBatches.GetEnumerator();
                     for (int b = 0; ; b++)
                     {
-                        CheckAlive(host, settings.Cancellation);
                         // The scope is opened before the move, so that it also owns the batch tensor.
                         using var scope = NewDisposeScope();
-                        if (!batches.MoveNext())
+                        bool more;
+                        if (comm is null)
+                        {
+                            CheckAlive(host, settings.Cancellation);
+                            more = batches.MoveNext();
+                        }
+                        else
+                        {
+                            // Cancellation and a bad row on any rank stop every rank here, before the step's collectives.
+                            more = comm.Agree(() => { CheckAlive(host, settings.Cancellation); return batches.MoveNext(); },
+                                $"reading batch {b + 1} of epoch {epoch}");
+                        }
+                        if (!more)
                             break;
-                        var batch = batches.Current;
-                        long count = objective.RowsOf(batch);
-                        double w = objective.WeightOf(batch);
                         ++globalStep;
-                        var losses = objective.TrainStep(batch, new StepInfo(epoch, b + 1, batchesPerEpoch, globalStep,
-                            settings.LearningRateFactor(globalStep, (long)batchesPerEpoch * settings.NumberOfEpochs)));
+                        var info = new StepInfo(epoch, b + 1, batchesPerEpoch, globalStep,
+                            settings.LearningRateFactor(globalStep, (long)batchesPerEpoch * settings.NumberOfEpochs));
+                        var batch = batches.Current;
+                        long count;
+                        double w;
+                        if (plan is null)
+                        {
+                            count = objective.RowsOf(batch);
+                            w = objective.WeightOf(batch);
+                        }
+                        else
+                        {
+                            (batch, info, count) = plan.Slice(objective, batch, info);
+                            w = info.Weight;
+                        }
+                        var losses = objective.TrainStep(batch, info);
                         // Accumulated on the tensor side: no host read per step beyond the NaN guard.
-                        sums.add_(losses, alpha: w); // float32 into the float64 sums
+                        if (w != 0)
+                            sums.add_(losses, alpha: w); // float32 into the float64 sums
                         seen += count;
                         weight += w;
                     }
-                    using var means = sums.div(Math.Max(weight, double.Epsilon));
-                    trainLosses = means.data<double>().ToArray();
+                    if (comm is null)
+                    {
+                        using var means = sums.div(Math.Max(weight, double.Epsilon));
+                        trainLosses = means.data<double>().ToArray();
+                    }
+                    else
+                    {
+                        // The epoch's means over the rows of every rank.
+                        var reduced = sums.data<double>().ToArray().Append(weight).Append(seen).ToArray();
+                        comm.AllReduce(reduced.AsSpan());
+                        weight = reduced[names.Count];
+                        seen = (long)reduced[names.Count + 1];
+                        trainLosses = reduced.Take(names.Count).Select(v => v / Math.Max(weight, double.Epsilon)).ToArray();
+                    }
                 }
                 epochClock.Stop();
 
                 double[]? validationLosses = null;
                 if (validation is not null)
-                    validationLosses = Evaluate(host, objective, validation, settings.BatchSize, settings.Cancellation);
+                {
+                    if (comm is null)
+                    {
+                        validationLosses = Evaluate(host, objective, validation, settings.BatchSize, settings.Cancellation);
+                    }
+                    else
+                    {
+                        validationLosses = EvaluateDistributed(host, comm, objective, validation, settings.BatchSize, plan!.Sharded, epoch,
+                            settings.Cancellation);
+                    }
+                }
 
+                var epochTime = epochClock.Elapsed;
+                var totalTime = total.Elapsed;
+                if (comm is not null)
+                {
+                    // Rank 0's clock, so that every rank's history (saved with the model) is the same.
+                    var times = new[] { epochTime.TotalSeconds, totalTime.TotalSeconds };
+                    comm.Broadcast(times.AsSpan());
+                    (epochTime, totalTime) = (TimeSpan.FromSeconds(times[0]), TimeSpan.FromSeconds(times[1]));
+                }
                 var summary = new EpochSummary(epoch, settings.NumberOfEpochs, ToDictionary(names, trainLosses),
-                    validationLosses is null ? null : ToDictionary(names, validationLosses), seen, epochClock.Elapsed, total.Elapsed);
+                    validationLosses is null ? null : ToDictionary(names, validationLosses), seen, epochTime, totalTime);
                 history.Add(summary);
-                ch.Info("{0}", objective.DescribeEpoch(summary));
-                settings.Progress?.Report(summary);
+                if (logs)
+                {
+                    ch.Info("{0}", objective.DescribeEpoch(summary));
+                    settings.Progress?.Report(summary);
+                }
 
                 if (validationLosses is not null && settings.EarlyStoppingPatience > 0 && epoch >= objective.FirstComparableEpoch)
                 {
@@ -124,6 +203,8 @@ internal static class TrainingEngine
                     }
                     else if (++epochsWithoutImprovement >= settings.EarlyStoppingPatience)
                     {
+                        if (!logs)
+                            break;
                         if (bestWeights is not null)
                             ch.Info("Early stopping after epoch {0}: validation {3} has not improved for {1} epochs; restoring the weights of the best epoch (validation {3} {2:F4}).",
                                 epoch, epochsWithoutImprovement, bestValidation, stoppingIndex == 0 ? "loss" : names[stoppingIndex]);
@@ -141,6 +222,7 @@ internal static class TrainingEngine
         {
             DisposeAll(bestWeights);
             objective.Model.eval();
+            objective.Distributed = null;
         }
         return history;
     }
@@ -154,6 +236,40 @@ internal static class TrainingEngine
     /// <summary>Mean losses over all rows of <paramref name="data"/>, in order, without gradients.</summary>
     public static double[] Evaluate<TBatch>(IHost host, GenerativeObjective<TBatch> objective, BatchSource<TBatch> data, int batchSize,
         System.Threading.CancellationToken cancellation = default)
+    {
+        var (sums, seen) = EvaluateSums(host, objective, data, batchSize, cancellation);
+        var result = sums.Select(v => v / Math.Max(seen, double.Epsilon)).ToArray();
+        objective.EndEvaluation(result);
+        return result;
+    }
+
+    /// <summary>
+    /// Data-parallel validation: every rank evaluates its validation data (with <paramref name="sharded"/>, its shard,
+    /// and the sums of all shards are added up); rank 0's figures are then broadcast, so that every rank takes the
+    /// same early-stopping decision.
+    /// </summary>
+    private static double[] EvaluateDistributed<TBatch>(IHost host, global::Microsoft.ML.Generative.Distributed.Communicator comm,
+        GenerativeObjective<TBatch> objective, BatchSource<TBatch> data, int batchSize, bool sharded, int epoch,
+        System.Threading.CancellationToken cancellation)
+    {
+        string phase = $"validating after epoch {epoch}";
+        var (sums, seen) = comm.Agree(() => EvaluateSums(host, objective, data, batchSize, cancellation), phase);
+        if (sharded)
+        {
+            var reduced = sums.Append(seen).ToArray();
+            comm.AllReduce(reduced.AsSpan());
+            seen = reduced[^1];
+            sums = reduced.Take(sums.Length).ToArray();
+        }
+        var result = sums.Select(v => v / Math.Max(seen, double.Epsilon)).ToArray();
+        comm.Agree(() => { objective.EndEvaluation(result); return 0; }, phase);
+        comm.Broadcast(result.AsSpan());
+        return result;
+    }
+
+    /// <summary>Weighted sums of the losses over all rows of <paramref name="data"/>, and the total weight.</summary>
+    private static (double[] Sums, double Weight) EvaluateSums<TBatch>(IHost host, GenerativeObjective<TBatch> objective, BatchSource<TBatch> data,
+        int batchSize, System.Threading.CancellationToken cancellation)
     {
         objective.Model.eval();
         objective.BeginEvaluation();
@@ -174,10 +290,7 @@ internal static class TrainingEngine
             sums.add_(losses, alpha: w); // float32 into the float64 sums
             seen += w;
         }
-        using var means = sums.div(Math.Max(seen, double.Epsilon));
-        var result = means.data<double>().ToArray();
-        objective.EndEvaluation(result);
-        return result;
+        return (sums.data<double>().ToArray(), seen);
     }
 
     private static IReadOnlyDictionary<string, double> ToDictionary(IReadOnlyList<string> names, double[] values)

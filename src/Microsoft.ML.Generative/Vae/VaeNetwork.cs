@@ -6,9 +6,12 @@ using static TorchSharp.torch;
 
 namespace Microsoft.ML.Generative.Vae;
 
-/// <summary>The architecture a <see cref="VaeNetwork"/> is built from; saved with the model.</summary>
+/// <summary>
+/// The architecture a <see cref="VaeNetwork"/> is built from; saved with the model. <c>ConditionWidth</c> is C, the
+/// encoded condition's floats (0: unconditional); the condition enters the encoder and the decoder.
+/// </summary>
 internal sealed record VaeArchitecture(int InputDimension, int LatentDimension, int[] HiddenLayerSizes,
-    VaeActivation Activation, VaeLikelihood Likelihood)
+    VaeActivation Activation, VaeLikelihood Likelihood, int ConditionWidth = 0)
 {
     /// <summary>
     /// The learned output log σ²'s starting value (<see cref="VaeLikelihood.GaussianLearnedVariance"/>); 0 (σ = 1) by
@@ -22,14 +25,14 @@ internal sealed record VaeArchitecture(int InputDimension, int LatentDimension, 
         get
         {
             static long Linear(long input, long output) => input * output + output;
-            long count = 0, width = InputDimension;
+            long count = 0, width = InputDimension + ConditionWidth;
             foreach (int h in HiddenLayerSizes)
             {
                 count += Linear(width, h);
                 width = h;
             }
             count += 2 * Linear(width, LatentDimension);
-            width = LatentDimension;
+            width = LatentDimension + ConditionWidth;
             for (int i = HiddenLayerSizes.Length - 1; i >= 0; i--)
             {
                 count += Linear(width, HiddenLayerSizes[i]);
@@ -44,7 +47,9 @@ internal sealed record VaeArchitecture(int InputDimension, int LatentDimension, 
 /// <summary>
 /// A fully connected VAE (Kingma and Welling, 2014, "Auto-Encoding Variational Bayes"): an encoder q(z|x) =
 /// N(μ(x), diag σ²(x)), the reparameterization z = μ + σ·ε, and a decoder p(x|z) whose output is logits (Bernoulli)
-/// or a mean (Gaussian). Field names are the saved weights' names: renaming one breaks saved models.
+/// or a mean (Gaussian). Field names are the saved weights' names: renaming one breaks saved models. A conditional
+/// VAE (Sohn et al. 2015) takes the encoded condition c [B, C] as extra inputs of the encoder, q(z | x, c), and of the
+/// decoder, p(x | z, c): its rows are <c>[x, c]</c>, [B, D + C], as the data path delivers them.
 /// </summary>
 internal sealed class VaeNetwork : nn.Module<Tensor, (Tensor Decoded, Tensor Mu, Tensor LogVar)>
 {
@@ -61,20 +66,21 @@ internal sealed class VaeNetwork : nn.Module<Tensor, (Tensor Decoded, Tensor Mu,
         int d = architecture.InputDimension;
         var hidden = architecture.HiddenLayerSizes;
 
+        int c = architecture.ConditionWidth;
         var encoderLayers = new List<(string, nn.Module<Tensor, Tensor>)>();
-        int width = d;
+        int width = d + c;
         for (int i = 0; i < hidden.Length; i++)
         {
             encoderLayers.Add(($"linear{i}", nn.Linear(width, hidden[i])));
             encoderLayers.Add(($"activation{i}", MakeActivation(architecture.Activation)));
             width = hidden[i];
         }
-        encoder = nn.Sequential(encoderLayers);           // [B, D] -> [B, H_last]
+        encoder = nn.Sequential(encoderLayers);           // [B, D + C] -> [B, H_last]
         mu = nn.Linear(width, architecture.LatentDimension);      // [B, H_last] -> [B, L]
         logVar = nn.Linear(width, architecture.LatentDimension);  // [B, H_last] -> [B, L]
 
         var decoderLayers = new List<(string, nn.Module<Tensor, Tensor>)>();
-        width = architecture.LatentDimension;
+        width = architecture.LatentDimension + c;
         for (int i = hidden.Length - 1; i >= 0; i--)
         {
             decoderLayers.Add(($"linear{hidden.Length - 1 - i}", nn.Linear(width, hidden[i])));
@@ -82,7 +88,7 @@ internal sealed class VaeNetwork : nn.Module<Tensor, (Tensor Decoded, Tensor Mu,
             width = hidden[i];
         }
         decoderLayers.Add(("output", nn.Linear(width, d)));
-        decoder = nn.Sequential(decoderLayers);           // [B, L] -> [B, D]
+        decoder = nn.Sequential(decoderLayers);           // [B, L + C] -> [B, D]
 
         if (architecture.Likelihood == VaeLikelihood.GaussianLearnedVariance)
             outputLogVar = nn.Parameter(full(d, architecture.InitialOutputLogVariance));
@@ -102,7 +108,19 @@ internal sealed class VaeNetwork : nn.Module<Tensor, (Tensor Decoded, Tensor Mu,
     /// <summary>log σ² of the decoder's Gaussian, [D], or null.</summary>
     public Tensor? OutputLogVar => outputLogVar;
 
-    /// <summary>Posterior parameters μ, log σ², each [B, L].</summary>
+    /// <summary>Floats of the encoded condition (0: unconditional).</summary>
+    public int ConditionWidth => Architecture.ConditionWidth;
+
+    /// <summary>The features [B, D] and the condition [B, C] (null when unconditional) of rows [B, D + C]: views, no copy.</summary>
+    public (Tensor X, Tensor? C) Split(Tensor rows)
+    {
+        if (ConditionWidth == 0)
+            return (rows, null);
+        int d = Architecture.InputDimension;
+        return (rows.narrow(1, 0, d), rows.narrow(1, d, ConditionWidth));
+    }
+
+    /// <summary>Posterior parameters μ, log σ², each [B, L], of rows [B, D + C] (features, then the condition).</summary>
     public (Tensor Mu, Tensor LogVar) Encode(Tensor x)
     {
         using var h = encoder.forward(x);
@@ -118,13 +136,19 @@ internal sealed class VaeNetwork : nn.Module<Tensor, (Tensor Decoded, Tensor Mu,
         return eps.mul_(std).add_(mu);
     }
 
-    /// <summary>Decoder output for z [B, L]: logits (Bernoulli) or means (Gaussian), [B, D].</summary>
-    public Tensor Decode(Tensor z) => decoder.forward(z);
+    /// <summary>Decoder output for z [B, L] (and the condition c [B, C]): logits (Bernoulli) or means (Gaussian), [B, D].</summary>
+    public Tensor Decode(Tensor z, Tensor? c = null)
+    {
+        if (c is null)
+            return decoder.forward(z);
+        using var input = cat(new[] { z, c }, 1);                                        // [B, L + C]
+        return decoder.forward(input);
+    }
 
     /// <summary>The decoder's mean in feature space: probabilities for Bernoulli, the Gaussian mean otherwise.</summary>
-    public Tensor DecodeMean(Tensor z)
+    public Tensor DecodeMean(Tensor z, Tensor? c = null)
     {
-        var decoded = decoder.forward(z);
+        var decoded = Decode(z, c);
         if (Architecture.Likelihood != VaeLikelihood.Bernoulli)
             return decoded;
         using (decoded)
@@ -134,11 +158,12 @@ internal sealed class VaeNetwork : nn.Module<Tensor, (Tensor Decoded, Tensor Mu,
     /// <summary>Encodes, draws z with the training noise of the global generator, and decodes.</summary>
     public override (Tensor Decoded, Tensor Mu, Tensor LogVar) forward(Tensor x) => Forward(x, null);
 
+    /// <summary>Encodes rows [B, D + C], draws z, and decodes it with the rows' condition.</summary>
     public (Tensor Decoded, Tensor Mu, Tensor LogVar) Forward(Tensor x, Generator? generator)
     {
         var (m, lv) = Encode(x);
         using var z = Reparameterize(m, lv, generator);
-        return (Decode(z), m, lv);
+        return (Decode(z, Split(x).C), m, lv);
     }
 
     private static nn.Module<Tensor, Tensor> MakeActivation(VaeActivation activation) => activation switch

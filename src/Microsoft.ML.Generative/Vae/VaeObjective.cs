@@ -67,8 +67,16 @@ internal sealed class VaeObjective : GenerativeObjective
 
     public override Tensor TrainStep(Tensor batch, StepInfo step)
     {
-        var (decoded, mu, logVar) = _network.Forward(batch, _noise);
-        var reconstruction = Reconstruction(decoded, batch);   // [B]
+        // Rows [B, D + C] of a conditional model: the encoder sees all of it, the likelihood the features only.
+        var (mu, logVar) = _network.Encode(batch);                                 // [B, L] each
+        var (x, c) = _network.Split(batch);
+        // ε for this step's rows (in data-parallel training: this rank's slice of the global batch's draw).
+        var eps = RowNoise(step, mu.shape[0], n => randn(new[] { n, mu.shape[1] }, dtype: mu.dtype, device: mu.device, generator: _noise));
+        Tensor decoded;
+        using (var std = logVar.mul(0.5).exp_())
+        using (var z = eps.mul_(std).add_(mu))                                     // z = μ + σ·ε
+            decoded = _network.Decode(z, c);
+        var reconstruction = Reconstruction(decoded, x);                          // [B]
         double beta = _beta;
         if (_warmupEpochs > 0)
             beta *= Math.Min(1.0, (double)step.GlobalStep / ((long)_warmupEpochs * step.BatchesPerEpoch));
@@ -81,7 +89,7 @@ internal sealed class VaeObjective : GenerativeObjective
     public override Tensor EvaluateBatch(Tensor batch)
     {
         var (decoded, mu, logVar) = _network.Forward(batch, _evaluationNoise);
-        var reconstruction = Reconstruction(decoded, batch);
+        var reconstruction = Reconstruction(decoded, _network.Split(batch).X);
         using var elbo = VaeLosses.Elbo(reconstruction, mu, logVar, _beta, LossReduction.Mean);
         return stack(new[] { elbo.Loss, elbo.Reconstruction, elbo.Kl });
     }

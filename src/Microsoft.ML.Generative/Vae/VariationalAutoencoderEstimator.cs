@@ -53,8 +53,15 @@ public sealed class VariationalAutoencoderEstimator
         => Options.Likelihood == VaeLikelihood.Bernoulli ? CheckUnitInterval : null;
 
     private protected override nn.Module BuildNetwork(int inputDimension)
-        => new VaeNetwork(new VaeArchitecture(inputDimension, Options.LatentDimension, Options.HiddenLayerSizes.ToArray(),
-            Options.Activation, Options.Likelihood) { InitialOutputLogVariance = Options.InitialOutputLogVariance });
+        => new VaeNetwork(Architecture(inputDimension, 0));
+
+    /// <summary>The network for the training data's features and condition (a CVAE when the data has one).</summary>
+    private protected override nn.Module BuildNetwork(BatchSource train, IChannel ch)
+        => TorchRandom.Build(Seed, () => new VaeNetwork(Architecture(train.Dimension, train.ConditionWidth)));
+
+    private VaeArchitecture Architecture(int inputDimension, int conditionWidth)
+        => new(inputDimension, Options.LatentDimension, Options.HiddenLayerSizes.ToArray(), Options.Activation, Options.Likelihood, conditionWidth)
+        { InitialOutputLogVariance = Options.InitialOutputLogVariance };
 
     private protected override GenerativeObjective CreateObjective(nn.Module network, Generator noise, ulong evaluationSeed)
         => new VaeObjective((VaeNetwork)network, Options, noise, evaluationSeed, _reconstruction);
@@ -62,12 +69,16 @@ public sealed class VariationalAutoencoderEstimator
     private protected override string Describe(nn.Module network)
     {
         var a = ((VaeNetwork)network).Architecture;
-        return $"a {a.InputDimension}-{string.Join("-", a.HiddenLayerSizes.Append(a.LatentDimension))} VAE ({a.Likelihood} likelihood)";
+        return $"a {a.InputDimension}-{string.Join("-", a.HiddenLayerSizes.Append(a.LatentDimension))} {(a.ConditionWidth > 0 ? "conditional VAE" : "VAE")} ({a.Likelihood} likelihood)";
     }
 
     private protected override VariationalAutoencoderTransformer CreateTransformer(nn.Module network, IReadOnlyList<EpochSummary> history)
+        => CreateTransformer(network, history, null);
+
+    private protected override VariationalAutoencoderTransformer CreateTransformer(nn.Module network, IReadOnlyList<EpochSummary> history,
+        ConditionEncoding? condition)
         => new(Host, (VaeNetwork)network, Options.FeatureColumnName, Options.FixedStandardDeviation,
-            Options.LatentColumnName, Options.ReconstructionColumnName, Options.ScoreColumnName, history);
+            Options.LatentColumnName, Options.ReconstructionColumnName, Options.ScoreColumnName, history, condition);
 
     private static string? CheckUnitInterval(ReadOnlySpan<float> row)
     {

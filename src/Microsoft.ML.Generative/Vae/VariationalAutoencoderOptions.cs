@@ -106,6 +106,20 @@ public sealed class VariationalAutoencoderOptions : GenerativeTrainerOptions
     /// </summary>
     public double FreeBits { get; set; }
 
+    /// <summary>
+    /// The column a conditional VAE (CVAE; Sohn, Lee and Yan 2015, "Learning Structured Output Representation using
+    /// Deep Conditional Generative Models") is conditioned on, or <see langword="null"/> (the default) for an
+    /// unconditional model. A key column (a categorical condition, such as a class from <c>MapValueToKey</c>; at most
+    /// 10,000 values) is one-hot encoded; a known-size vector of <see cref="float"/> is used as it is. The condition c
+    /// goes into the encoder q(z | x, c) and the decoder p(x | z, c); the prior stays N(0, I). <c>Transform</c> reads
+    /// each row's condition (a missing key gives NaN outputs), and <c>Sample(count, condition, seed)</c> draws rows
+    /// given one. A row whose condition is missing fails <c>Fit</c> (or is skipped with
+    /// <see cref="GenerativeTrainerOptions.SkipRowsWithNonFiniteValues"/>).
+    /// </summary>
+    public string? ConditionColumnName { get; set; }
+
+    internal override string? ConditionColumn => ConditionColumnName;
+
     /// <summary>Output column of the posterior mean E[z|x], a vector of <see cref="LatentDimension"/> floats.</summary>
     public string LatentColumnName { get; set; } = Defaults.LatentColumnName;
 

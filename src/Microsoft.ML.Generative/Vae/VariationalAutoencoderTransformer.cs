@@ -35,6 +35,9 @@ namespace Microsoft.ML.Generative.Vae;
 /// costs as much as the least likely in-range value of that feature. The score stays finite, continuous at the
 /// bounds and strictly increasing in the distance, so such rows rank as more anomalous the further out they lie.
 /// Such rows are encoded and reconstructed at their values clamped into [0, 1]. A row with NaN scores NaN.</para>
+/// <para>A conditional VAE (trained with <see cref="VariationalAutoencoderOptions.ConditionColumnName"/>) reads each
+/// row's condition column as well: <c>Latent</c> is E[z | x, c], <c>Reconstruction</c> the decoder mean given c, and
+/// <c>Score</c> the negative ELBO of x given c. A row whose key condition is missing gets NaN outputs.</para>
 /// </remarks>
 public sealed class VariationalAutoencoderTransformer : GenerativeTransformerBase, IDisposable
 {
@@ -47,9 +50,9 @@ public sealed class VariationalAutoencoderTransformer : GenerativeTransformerBas
 
     internal VariationalAutoencoderTransformer(IHostEnvironment env, VaeNetwork network, string featureColumnName,
         double fixedStandardDeviation, string latentColumnName, string reconstructionColumnName, string scoreColumnName,
-        IReadOnlyList<EpochSummary> history)
+        IReadOnlyList<EpochSummary> history, Data.ConditionEncoding? condition = null)
         : base(Contracts.CheckRef(env, nameof(env)).Register(nameof(VariationalAutoencoderTransformer)), featureColumnName,
-            network.Architecture.InputDimension)
+            network.Architecture.InputDimension, condition)
     {
         _network = network;
         _network.eval();
@@ -93,27 +96,29 @@ public sealed class VariationalAutoencoderTransformer : GenerativeTransformerBas
 
     internal override void ScoreBatch(float[] features, int count, float[]?[] outputs)
     {
-        int d = InputDimension;
+        int d = InputDimension, w = RowWidth;
         using var scope = NewDisposeScope();
         using var inference = inference_mode();
-        // Shares the caller's array (pinned while the tensor lives): no copy.
-        var raw = frombuffer(features, ScalarType.Float32, (long)count * d).view(count, d);   // [B, D]
+        // Shares the caller's array (pinned while the tensor lives): no copy. Rows are [x, c] for a conditional model.
+        var rows = frombuffer(features, ScalarType.Float32, (long)count * w).view(count, w);  // [B, D + C]
+        var (raw, c) = _network.Split(rows);                                                   // [B, D], [B, C] or null
         bool outside = false;
         if (Likelihood == VaeLikelihood.Bernoulli)
         {
             // Checked on the managed rows, which are already in cache: the extra tensor work runs only for batches
             // that hold a value outside [0, 1].
             for (int i = 0; i < count && !outside; i++)
-                outside = Data.FeatureRowReader.IndexOutside(features.AsSpan(i * d, d), 0f, 1f) >= 0;
+                outside = Data.FeatureRowReader.IndexOutside(features.AsSpan(i * w, d), 0f, 1f) >= 0;
         }
         // Under the Bernoulli likelihood, rows are encoded, reconstructed and scored at their values clamped into [0, 1].
         var x = outside ? raw.clamp(0f, 1f) : raw;
-        var (mu, logVar) = _network.Encode(x);                                                // [B, L] each
+        var encoderInput = !outside ? rows : c is null ? x : cat(new[] { x, c }, 1);
+        var (mu, logVar) = _network.Encode(encoderInput);                                     // [B, L] each
         if (outputs[0] is float[] latent)
             mu.data<float>().CopyTo(latent.AsSpan(0, count * LatentDimension));
         if (outputs[1] is null && outputs[2] is null)
             return;
-        var decoded = _network.Decode(mu);                                                     // [B, D]
+        var decoded = _network.Decode(mu, c);                                                  // [B, D]
         if (outputs[1] is float[] reconstruction)
         {
             var mean = Likelihood == VaeLikelihood.Bernoulli ? decoded.sigmoid() : decoded;
@@ -142,7 +147,39 @@ public sealed class VariationalAutoencoderTransformer : GenerativeTransformerBas
     /// </summary>
     /// <param name="count">Rows to draw; positive.</param>
     /// <param name="seed">Seed of the draw; the same seed gives the same rows.</param>
+    /// <exception cref="InvalidOperationException">The model is conditional: use an overload that takes the condition.</exception>
     public IDataView Sample(int count, int seed)
+    {
+        CheckUnconditional("Sample(count, seed)");
+        return SampleGiven(count, null, seed);
+    }
+
+    /// <summary>
+    /// Draws <paramref name="count"/> rows of a conditional VAE given one value of its key condition: z ~ N(0, I),
+    /// decoded with that condition to the decoder mean (probabilities for the Bernoulli likelihood). The result has
+    /// one column named like the feature column.
+    /// </summary>
+    /// <param name="count">Rows to draw; positive.</param>
+    /// <param name="condition">
+    /// The condition value as its original type: the key value (a <see cref="string"/> for text, such as
+    /// <c>"Gentoo"</c>; a number for numeric key values, such as <c>3f</c> for a key made from a float label), or
+    /// ML.NET's raw key as a <see cref="uint"/> from 1 to the key's cardinality (see <see cref="GenerativeTransformerBase.ConditionValues"/>).
+    /// </param>
+    /// <param name="seed">Seed of the draw (the same seed and condition give the same rows); null draws one from the MLContext.</param>
+    /// <exception cref="ArgumentException">The value is not one of the key's values (the message lists them), or
+    /// the model is unconditional or conditioned on a vector.</exception>
+    public IDataView Sample(int count, object condition, int? seed = null)
+        => SampleGiven(count, EncodeCondition(condition), ResolveSeed(seed));
+
+    /// <summary>
+    /// Draws <paramref name="count"/> rows of a VAE conditioned on a float vector column, given one condition vector
+    /// (<see cref="GenerativeTransformerBase.ConditionColumnName"/>'s size, finite values).
+    /// </summary>
+    /// <exception cref="ArgumentException">The vector has the wrong size or a non-finite value, or the model is not conditioned on a vector.</exception>
+    public IDataView Sample(int count, float[] condition, int? seed = null)
+        => SampleGiven(count, EncodeCondition(condition), ResolveSeed(seed));
+
+    private IDataView SampleGiven(int count, float[]? condition, int seed)
     {
         CheckSampleCount(count);
         float[] values;
@@ -151,7 +188,8 @@ public sealed class VariationalAutoencoderTransformer : GenerativeTransformerBas
         using (var generator = new Generator((ulong)seed))
         {
             var z = randn(new long[] { count, LatentDimension }, generator: generator);       // [N, L]
-            values = _network.DecodeMean(z).data<float>().ToArray();                          // [N, D]
+            var c = condition is null ? null : tensor(condition).unsqueeze(0).expand(count, condition.Length);   // [N, C]
+            values = _network.DecodeMean(z, c).data<float>().ToArray();                       // [N, D]
         }
         return ToDataView(FeatureColumnName, values, count, InputDimension);
     }
@@ -160,6 +198,7 @@ public sealed class VariationalAutoencoderTransformer : GenerativeTransformerBas
     public float[][] Encode(IReadOnlyList<float[]> rows)
     {
         Host.CheckValue(rows, nameof(rows));
+        CheckUnconditional("Encode(rows)");
         return RunRows(rows, InputDimension, nameof(rows), x => _network.Encode(x).Mu);
     }
 
@@ -167,6 +206,7 @@ public sealed class VariationalAutoencoderTransformer : GenerativeTransformerBas
     public float[][] Decode(IReadOnlyList<float[]> latentCodes)
     {
         Host.CheckValue(latentCodes, nameof(latentCodes));
+        CheckUnconditional("Decode(latentCodes)");
         return RunRows(latentCodes, LatentDimension, nameof(latentCodes), z => _network.DecodeMean(z));
     }
 
@@ -208,13 +248,13 @@ public sealed class VariationalAutoencoderTransformer : GenerativeTransformerBas
 
     private static VersionInfo GetVersionInfo()
         => new(modelSignature: "GENVAETR",
-            verWrittenCur: 0x00010001, // initial
-            verReadableCur: 0x00010001,
+            verWrittenCur: 0x00010002, // the condition (ConditionColumnName)
+            verReadableCur: 0x00010002,
             verWeCanReadBack: 0x00010001,
             loaderSignature: LoaderSignature,
             loaderAssemblyName: typeof(VariationalAutoencoderTransformer).Assembly.FullName);
 
-    // Binary format (version 0x00010001), in write order:
+    // Binary format (version 0x00010002), in write order:
     //   string   feature column name
     //   int32    input dimension D
     //   int32    latent dimension L
@@ -224,6 +264,7 @@ public sealed class VariationalAutoencoderTransformer : GenerativeTransformerBas
     //   double   fixed σ (used by GaussianFixedVariance)
     //   string   latent, reconstruction and score column names
     //   history  ModelPersistence.SaveHistory
+    //   condition ConditionEncoding.Save (a bool, then the condition when there is one; from version 0x00010002)
     //   entry    "TorchWeights": ModelPersistence.SaveWeights
     private protected override void SaveModel(ModelSaveContext ctx)
     {
@@ -244,6 +285,7 @@ public sealed class VariationalAutoencoderTransformer : GenerativeTransformerBas
         ctx.SaveNonEmptyString(ReconstructionColumnName);
         ctx.SaveNonEmptyString(ScoreColumnName);
         ModelPersistence.SaveHistory(ctx.Writer, VaeObjective.Names, TrainingHistory);
+        Data.ConditionEncoding.Save(ctx.Writer, Condition);
         ModelPersistence.SaveWeights(ctx, _network);
     }
 
@@ -273,9 +315,10 @@ public sealed class VariationalAutoencoderTransformer : GenerativeTransformerBas
             string reconstruction = ctx.LoadNonEmptyString();
             string score = ctx.LoadNonEmptyString();
             var history = ModelPersistence.LoadHistory(ctx.Reader, ModelName);
+            var condition = ctx.Header.ModelVerWritten >= 0x00010002 ? Data.ConditionEncoding.Load(ctx.Reader, ModelName) : null;
 
             // Verify the weights against the header before any native allocation.
-            var architecture = new VaeArchitecture(inputDimension, latentDimension, hidden, activation, likelihood);
+            var architecture = new VaeArchitecture(inputDimension, latentDimension, hidden, activation, likelihood, condition?.Width ?? 0);
             byte[] weights = ModelPersistence.ReadWeights(ctx, ModelName);
             ModelPersistence.CheckWeightCount(weights, architecture.ParameterCount, ModelName);
             var network = TorchRandom.BuildUnseeded(() => new VaeNetwork(architecture));
@@ -288,7 +331,7 @@ public sealed class VariationalAutoencoderTransformer : GenerativeTransformerBas
                 network.Dispose();
                 throw;
             }
-            return new VariationalAutoencoderTransformer(env, network, feature, sigma, latent, reconstruction, score, history);
+            return new VariationalAutoencoderTransformer(env, network, feature, sigma, latent, reconstruction, score, history, condition);
         }
         catch (EndOfStreamException e)
         {

@@ -346,4 +346,59 @@ public sealed class LossPrecisionTests
         Assert.IsTrue(double.IsNaN(bits[0]));
         Assert.AreEqual(1 / Math.Log(2), bits[1], 1e-15);
     }
+
+    // ---- logit transform near p = ½; the gradient penalty's norm at huge gradients ----
+
+    [TestMethod]
+    [DataRow(ScalarType.Float32, 0.05)]
+    [DataRow(ScalarType.Float64, 0.05)]
+    [DataRow(ScalarType.Float64, 0.0)]
+    public void LogitTransform_KeepsItsRelativePrecisionNearOneHalf(ScalarType dtype, double alpha)
+    {
+        using var scope = NewDisposeScope();
+        int bits = dtype == ScalarType.Float32 ? 23 : 52;
+        var ys = Enumerable.Range(2, bits - 1).SelectMany(k => new[] { 0.5 + Math.Pow(2, -k), 0.5 - Math.Pow(2, -k) })
+            .Concat(new[] { 0.5, 0.3, 0.2, 0.7, 0.76, 0.9, 0.01, 0.999 }).Select(y => Stored(y, dtype)).ToArray();
+        var value = Values(FlowLosses.LogitTransform(tensor(ys).to_type(dtype).reshape(-1, 1), alpha).Value);
+        double scale = Stored(1 - 2 * alpha, dtype);
+        for (int i = 0; i < ys.Length; i++)
+        {
+            // logit p = 2·atanh(2p − 1), with 2p − 1 = 2(1 − 2α)(y − ½): independent of the library's forms.
+            double expected = 2 * Math.Atanh(2 * scale * (ys[i] - 0.5));
+            double tolerance = Ulps(dtype, 16);
+            if (expected == 0)
+                Assert.AreEqual(0.0, value[i], $"y = {ys[i]:R}");
+            else
+                AssertRelative(expected, value[i], tolerance, $"logit at y = {ys[i]:R} (α = {alpha})");
+        }
+    }
+
+    [TestMethod]
+    public void LogitTransform_Gradient_MatchesFiniteDifferences_OnBothBranches()
+    {
+        using var scope = NewDisposeScope();
+        var y = F64(0.5, 0.5 + 1e-7, 0.6, 0.76, 0.9, 0.1, 0.23);
+        FiniteDifference.AssertGradientsMatch(t => FlowLosses.LogitTransform(t[0].reshape(-1, 1)).Value, y);
+        FiniteDifference.AssertGradientsMatch(t => FlowLosses.LogitTransform(t[0].reshape(-1, 1)).LogDetJacobian, y);
+    }
+
+    [TestMethod]
+    public void GradientPenalty_IsFinite_UpToWhereThePenaltyItselfOverflows()
+    {
+        using var scope = NewDisposeScope();
+        // D(x) = c·Σx has ‖∇D‖ = c·√D; the squared norm is summed in float32 (no rescaling), so it overflows only
+        // past ‖∇D‖ ≈ 1.84e19, where (‖∇D‖ − 1)² itself exceeds float32's largest value.
+        var real = zeros(2, 4);
+        var fake = ones(2, 4);
+        foreach (double norm in new[] { 1e-3, 1.0, 1e10, 1.5e19 })
+        {
+            double c = norm / 2;
+            var penalty = AdversarialLosses.GradientPenalty(x => x.sum(new long[] { 1 }).mul(c), real, fake, reduction: LossReduction.None);
+            double expected = ((double)(float)norm - 1) * ((double)(float)norm - 1);
+            foreach (double v in Values(penalty))
+                AssertRelative(expected, v, Ulps(ScalarType.Float32, 16), $"‖∇D‖ = {norm}");
+        }
+        var huge = AdversarialLosses.GradientPenalty(x => x.sum(new long[] { 1 }).mul(1e20f), real, fake);
+        Assert.AreEqual(double.PositiveInfinity, huge.ToDouble(), "(2e20 − 1)² overflows float32: +∞, never NaN");
+    }
 }

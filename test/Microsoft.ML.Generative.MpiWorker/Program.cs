@@ -1,0 +1,225 @@
+// One rank of DistributedTests (launched with mpirun, or alone as the one-process reference).
+// Usage: MpiWorker <scenario> <output prefix>
+//   train    VAE, flow and GAN on fixed synthetic data with DistributedTraining = Auto; every rank writes
+//            <prefix>.<family>.rank<r>.txt: each weight tensor (name, values) and the test rows' scores.
+//   sharded  the flow on data split unevenly over the ranks (ShardedData = true); same output.
+//   fail     sharded, and the last rank's shard holds a NaN: every rank prints "caught on rank r: <message>" and exits 3.
+//   cancel   the VAE; rank 0 cancels its token after epoch 1: every rank prints "caught on rank r: ..." and exits 3.
+//   abort    the VAE, and rank 0's progress callback throws (only rank 0 sees it): the job must end, not hang.
+// Data: rows from System.Random with fixed seeds, so every process makes the same rows.
+using System;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Generative;
+using Microsoft.ML.Generative.Autoregressive;
+using Microsoft.ML.Generative.Flows;
+using Microsoft.ML.Generative.Gan;
+using Microsoft.ML.Generative.Training;
+using Microsoft.ML.Generative.Vae;
+using TorchSharp;
+
+torch.set_num_threads(1);
+string scenario = args[0], prefix = args[1];
+int rank = DistributedEnvironment.Rank, size = DistributedEnvironment.Size;
+var ml = new MLContext(seed: 1);
+
+try
+{
+    switch (scenario)
+    {
+        case "train":
+        {
+            // 577 rows: the last global batch of 64 has one row, so ranks 1 and 2 train on a stand-in row with weight 0.
+            var vaeTrain = Rows(577, 12, 11, unit: true);
+            var vaeOptions = VaeOptions();
+            vaeOptions.ValidationFraction = 0.2;
+            vaeOptions.EarlyStoppingPatience = 1;
+            vaeOptions.NumberOfEpochs = 4;
+            var vaeModel = ml.Generative().VariationalAutoencoder(vaeOptions).Fit(Load(vaeTrain));
+            Write("vae", vaeModel.Network, vaeModel.Transform(Load(Rows(100, 12, 12, unit: true))));
+
+            var flowModel = ml.Generative().NormalizingFlow(FlowOptions()).Fit(Load(Rows(577, 2, 21, unit: false)));
+            Write("flow", flowModel.Network, flowModel.Transform(Load(Rows(100, 2, 22, unit: false))));
+
+            var gan = new GenerativeAdversarialNetworkOptions
+            {
+                LatentDimension = 4, GeneratorHiddenLayerSizes = new[] { 16 }, DiscriminatorHiddenLayerSizes = new[] { 16 },
+                NumberOfEpochs = 2, BatchSize = 64, Seed = 5, DistributedTraining = DistributedTraining.Auto,
+            };
+            var ganModel = ml.Generative().GenerativeAdversarialNetwork(gan).Fit(Load(Rows(577, 2, 21, unit: false)));
+            Write("gan", ganModel.Network, ganModel.Transform(Load(Rows(100, 2, 22, unit: false))), "DiscriminatorScore");
+
+            // 203 names: windows do not divide evenly into the global batch of 16.
+            var ar = new AutoregressiveModelOptions
+            {
+                InputColumnName = "Text", Architecture = SequenceArchitecture.Gru, EmbeddingDimension = 8, HiddenSize = 16,
+                NumberOfLayers = 1, ContextLength = 16, NumberOfEpochs = 2, BatchSize = 16, Seed = 6, DistributedTraining = DistributedTraining.Auto,
+            };
+            var arModel = ml.Generative().AutoregressiveModel(ar).Fit(Texts(203, 31));
+            Write("ar", arModel.Network, arModel.Transform(Texts(40, 32)), "LogLikelihood");
+            Console.WriteLine($"rank {rank} of {size}: MPI library: {DistributedEnvironment.MpiLibraryVersion?.Split('\n')[0] ?? "none"}");
+            break;
+        }
+        case "sharded":
+        {
+            var (start, count) = Shard(577, rank, size);
+            var options = FlowOptions();
+            options.ShardedData = true;
+            var model = ml.Generative().NormalizingFlow(options).Fit(Load(Rows(577, 2, 21, unit: false).Skip(start).Take(count).ToArray()));
+            Write("sharded", model.Network, model.Transform(Load(Rows(100, 2, 22, unit: false))));
+            Console.WriteLine($"rank {rank}: {model.TrainingHistory.Count} epochs, {model.TrainingHistory[0].Rows} rows in epoch 1");
+            if (rank == 0)
+            {
+                // The standardization one process would compute over all rows: mean and population standard deviation.
+                var all = Rows(577, 2, 21, unit: false);
+                var mean = Enumerable.Range(0, 2).Select(j => all.Average(r => (double)r[j])).ToArray();
+                var std = Enumerable.Range(0, 2).Select(j => Math.Sqrt(all.Average(r => ((double)r[j] - mean[j]) * ((double)r[j] - mean[j])))).ToArray();
+                File.WriteAllText($"{prefix}.expected.txt", $"@shift\t{Join(mean)}\n@scale\t{Join(std)}\n");
+            }
+            break;
+        }
+        case "fail":
+        {
+            var (start, count) = Shard(577, rank, size);
+            var rows = Rows(577, 2, 21, unit: false).Skip(start).Take(count).ToArray();
+            if (rank == size - 1)
+                rows[count / 2][1] = float.NaN;
+            var options = FlowOptions();
+            options.ShardedData = true;
+            ml.Generative().NormalizingFlow(options).Fit(Load(rows));
+            Console.WriteLine($"rank {rank}: trained (unexpected)");
+            return 0;
+        }
+        case "cancel":
+        {
+            // Rank 0 cancels its own token after epoch 1; every rank must stop with OperationCanceledException.
+            using var cancellation = new System.Threading.CancellationTokenSource();
+            var options = VaeOptions();
+            options.NumberOfEpochs = 20;
+            options.CancellationToken = cancellation.Token;
+            options.Progress = new Progress(e => cancellation.Cancel());
+            ml.Generative().VariationalAutoencoder(options).Fit(Load(Rows(577, 12, 11, unit: true)));
+            Console.WriteLine($"rank {rank}: trained (unexpected)");
+            return 0;
+        }
+        case "abort":
+        {
+            var options = VaeOptions();
+            options.NumberOfEpochs = 20;
+            options.Progress = new Progress(e =>
+            {
+                if (e.Epoch == 1)
+                    throw new InvalidOperationException("progress callback failed on purpose");
+            });
+            ml.Generative().VariationalAutoencoder(options).Fit(Load(Rows(577, 12, 11, unit: true)));
+            Console.WriteLine($"rank {rank}: trained (unexpected)");
+            return 0;
+        }
+        default:
+            throw new ArgumentException("unknown scenario " + scenario);
+    }
+}
+catch (Exception e) when (scenario is "fail" or "cancel")
+{
+    Console.WriteLine($"caught on rank {rank}: {e.GetType().Name}: {e.Message}");
+    return 3;
+}
+return 0;
+
+VariationalAutoencoderOptions VaeOptions() => new()
+{
+    LatentDimension = 3, HiddenLayerSizes = new[] { 16 }, Activation = VaeActivation.Gelu, NumberOfEpochs = 3, BatchSize = 64,
+    Seed = 3, DistributedTraining = DistributedTraining.Auto,
+};
+
+NormalizingFlowOptions FlowOptions() => new()
+{
+    Architecture = FlowArchitecture.RealNvp, NumberOfLayers = 4, HiddenLayerSizes = new[] { 16 }, NumberOfEpochs = 3, BatchSize = 64,
+    Seed = 4, DistributedTraining = DistributedTraining.Auto,
+};
+
+IDataView Load(float[][] rows) => ml.Data.LoadFromEnumerable(rows.Select(r => new Row { Features = r }),
+    Microsoft.ML.Data.SchemaDefinition.Create(typeof(Row)).Also(s => s[0].ColumnType = new Microsoft.ML.Data.VectorDataViewType(
+        Microsoft.ML.Data.NumberDataViewType.Single, rows[0].Length)));
+
+void Write(string family, torch.nn.Module network, IDataView scored, string scoreColumn = "Score")
+{
+    using var writer = new StreamWriter($"{prefix}.{family}.rank{rank}.txt");
+    foreach (var (name, value) in network.state_dict())
+    {
+        if (value.dtype != torch.ScalarType.Float32 && value.dtype != torch.ScalarType.Float64)
+            continue;
+        using var flat = value.detach().to_type(torch.ScalarType.Float64).reshape(-1);
+        writer.WriteLine(name + "\t" + string.Join(" ", flat.data<double>().ToArray().Select(v => v.ToString("R", CultureInfo.InvariantCulture))));
+    }
+    if (network is Microsoft.ML.Generative.Flows.FlowNetwork flow)
+    {
+        writer.WriteLine("@shift\t" + Join(flow.Shift));
+        writer.WriteLine("@scale\t" + Join(flow.Scale));
+    }
+    writer.WriteLine("@scores\t" + string.Join(" ", scored.GetColumn<float>(scoreColumn).Select(v => v.ToString("R", CultureInfo.InvariantCulture))));
+}
+
+IDataView Texts(int n, int seed)
+{
+    var random = new Random(seed);
+    string[] syllables = { "ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo" };
+    return ml.Data.LoadFromEnumerable(Enumerable.Range(0, n).Select(_ => new TextRow
+    {
+        Text = string.Concat(Enumerable.Range(0, 1 + random.Next(4)).Select(_ => syllables[random.Next(syllables.Length)])),
+    }));
+}
+
+static string Join(System.Collections.Generic.IEnumerable<double> values)
+    => string.Join(" ", values.Select(v => v.ToString("R", CultureInfo.InvariantCulture)));
+
+static (int Start, int Count) Shard(int rows, int rank, int size)
+{
+    // Uneven on purpose: rank r's share grows with r (weights 1, 2, 3, …).
+    int weights = size * (size + 1) / 2;
+    int start = rows * (rank * (rank + 1) / 2) / weights, end = rows * ((rank + 1) * (rank + 2) / 2) / weights;
+    return (start, end - start);
+}
+
+static float[][] Rows(int n, int d, int seed, bool unit)
+{
+    var random = new Random(seed);
+    double Normal() => Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble());
+    var mix = Enumerable.Range(0, d * 3).Select(_ => Normal()).ToArray();
+    return Enumerable.Range(0, n).Select(_ =>
+    {
+        var z = new[] { Normal(), Normal(), Normal() };
+        return Enumerable.Range(0, d).Select(j =>
+        {
+            double v = mix[3 * j] * z[0] + mix[3 * j + 1] * z[1] * z[1] + mix[3 * j + 2] * z[2] + 0.1 * Normal();
+            return (float)(unit ? 1 / (1 + Math.Exp(-v)) : v);
+        }).ToArray();
+    }).ToArray();
+}
+
+internal sealed class Row
+{
+    public float[] Features { get; set; } = Array.Empty<float>();
+}
+
+internal sealed class TextRow
+{
+    public string Text { get; set; } = "";
+}
+
+internal sealed class Progress(Action<EpochSummary> report) : IProgress<EpochSummary>
+{
+    public void Report(EpochSummary value) => report(value);
+}
+
+internal static class Extensions
+{
+    public static T Also<T>(this T value, Action<T> action)
+    {
+        action(value);
+        return value;
+    }
+}
