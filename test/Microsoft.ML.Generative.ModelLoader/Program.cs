@@ -5,6 +5,8 @@
 // written in that order (default "Score,Latent", the VAE's). The special column "@Sample:N:SEED" writes N rows of
 // the last transformer's Sample(N, SEED) instead (for generative transformers that have it). With "text", input.txt
 // holds one string per line (the "Text" column) and output.txt gets each row's LogLikelihood, TokenCount, Perplexity.
+// "@Tabular:N:SEED[:Column=Value]" writes N rows of a tabular synthesizer's Sample(N, SEED) (or its conditional
+// Sample with that one text condition) as tab-separated text with a header (ML.NET's SaveAsText; input.txt unused).
 // Conditional models: a fifth argument "key:NAME:K" makes the first value of each input line the value of a key column
 // NAME of K values as an in-memory class holds it (0 … K − 1, ML.NET's raw keys 1 … K), the rest the features;
 // "@Sample:N:SEED:KEY" draws Sample(N, (uint)KEY, SEED), KEY a raw key (1 … K).
@@ -27,6 +29,19 @@ if (args.Length > 3 && args[3] == "text")
     var ppl = scoredText.GetColumn<float>("Perplexity").ToArray();
     File.WriteAllLines(args[2], ll.Select((v, i) =>
         string.Join(" ", new[] { v, tc[i], ppl[i] }.Select(x => x.ToString("R", CultureInfo.InvariantCulture)))));
+    return 0;
+}
+if (args.Length > 3 && args[3].StartsWith("@Tabular:", StringComparison.Ordinal))
+{
+    var parts = args[3].Split(':');
+    var last = model is TransformerChain<ITransformer> chain ? chain.LastTransformer : model;
+    object?[] arguments = parts.Length > 3
+        ? new object[] { int.Parse(parts[1]), new Dictionary<string, object> { [parts[3].Split('=')[0]] = parts[3].Split('=')[1] }, int.Parse(parts[2]) }
+        : new object[] { int.Parse(parts[1]), int.Parse(parts[2]) };
+    var method = last.GetType().GetMethod("Sample", arguments.Select(a => a!.GetType() == typeof(Dictionary<string, object>) ? typeof(IDictionary<string, object>) : a.GetType()).ToArray())!;
+    var sample = (IDataView)method.Invoke(last, arguments)!;
+    using var stream = File.Create(args[2]);
+    ml.Data.SaveAsText(sample, stream, separatorChar: '\t', headerRow: true, schema: false);
     return 0;
 }
 var columns = (args.Length > 3 ? args[3] : "Score,Latent").Split(',');

@@ -13,6 +13,12 @@ namespace Microsoft.ML.Generative.Vae;
 internal sealed record VaeArchitecture(int InputDimension, int LatentDimension, int[] HiddenLayerSizes,
     VaeActivation Activation, VaeLikelihood Likelihood, int ConditionWidth = 0)
 {
+    /// <summary>
+    /// The learned output log σ²'s starting value (<see cref="VaeLikelihood.GaussianLearnedVariance"/>); 0 (σ = 1) by
+    /// default. Not saved: the trained value is a weight. The tabular synthesizer starts at log 0.01 (σ = 0.1), as TVAE.
+    /// </summary>
+    public double InitialOutputLogVariance { get; init; }
+
     /// <summary>Number of weights (encoder, both heads, decoder, learned output variance).</summary>
     public long ParameterCount
     {
@@ -85,7 +91,7 @@ internal sealed class VaeNetwork : nn.Module<Tensor, (Tensor Decoded, Tensor Mu,
         decoder = nn.Sequential(decoderLayers);           // [B, L + C] -> [B, D]
 
         if (architecture.Likelihood == VaeLikelihood.GaussianLearnedVariance)
-            outputLogVar = nn.Parameter(zeros(d));
+            outputLogVar = nn.Parameter(full(d, architecture.InitialOutputLogVariance));
 
         RegisterComponents();
     }

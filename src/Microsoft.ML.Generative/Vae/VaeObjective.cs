@@ -12,6 +12,12 @@ namespace Microsoft.ML.Generative.Vae;
 /// The VAE's training objective, the negative ELBO: reconstruction NLL + β·KL(q(z|x) ‖ N(0, I))
 /// (Kingma and Welling, 2014), with optional KL warm-up and free bits.
 /// </summary>
+/// <summary>
+/// A reconstruction term other than the <see cref="VaeLikelihood"/> ones: −log p(x|z) per row, [B], from the decoder
+/// output <c>decoded</c> [B, D] and the rows <c>x</c> [B, D] (e.g. the tabular synthesizer's per-column likelihoods).
+/// </summary>
+internal delegate Tensor VaeReconstruction(VaeNetwork network, Tensor decoded, Tensor x);
+
 internal sealed class VaeObjective : GenerativeObjective
 {
     internal static readonly string[] Names = { "Loss", "Reconstruction", "Kl" };
@@ -26,9 +32,17 @@ internal sealed class VaeObjective : GenerativeObjective
     private readonly int _warmupEpochs;
     private readonly double _freeBits;
     private readonly double _sigma;
+    private readonly VaeReconstruction? _reconstruction;
 
-    public VaeObjective(VaeNetwork network, VariationalAutoencoderOptions options, Generator noise, ulong evaluationSeed)
+    /// <param name="network">The network to train.</param>
+    /// <param name="options">β, warm-up, free bits, optimizer settings.</param>
+    /// <param name="noise">The reparameterization noise of training.</param>
+    /// <param name="evaluationSeed">Seed of validation's own noise.</param>
+    /// <param name="reconstruction">Replaces the likelihood's reconstruction term when given (training and evaluation).</param>
+    public VaeObjective(VaeNetwork network, VariationalAutoencoderOptions options, Generator noise, ulong evaluationSeed,
+        VaeReconstruction? reconstruction = null)
     {
+        _reconstruction = reconstruction;
         _network = network;
         _noise = noise;
         _evaluationSeed = evaluationSeed;
@@ -62,7 +76,7 @@ internal sealed class VaeObjective : GenerativeObjective
         using (var std = logVar.mul(0.5).exp_())
         using (var z = eps.mul_(std).add_(mu))                                     // z = μ + σ·ε
             decoded = _network.Decode(z, c);
-        var reconstruction = ReconstructionNll(_network, decoded, x, _sigma);      // [B]
+        var reconstruction = Reconstruction(decoded, x);                          // [B]
         double beta = _beta;
         if (_warmupEpochs > 0)
             beta *= Math.Min(1.0, (double)step.GlobalStep / ((long)_warmupEpochs * step.BatchesPerEpoch));
@@ -75,10 +89,13 @@ internal sealed class VaeObjective : GenerativeObjective
     public override Tensor EvaluateBatch(Tensor batch)
     {
         var (decoded, mu, logVar) = _network.Forward(batch, _evaluationNoise);
-        var reconstruction = ReconstructionNll(_network, decoded, _network.Split(batch).X, _sigma);
+        var reconstruction = Reconstruction(decoded, _network.Split(batch).X);
         using var elbo = VaeLosses.Elbo(reconstruction, mu, logVar, _beta, LossReduction.Mean);
         return stack(new[] { elbo.Loss, elbo.Reconstruction, elbo.Kl });
     }
+
+    private Tensor Reconstruction(Tensor decoded, Tensor x)
+        => _reconstruction is null ? ReconstructionNll(_network, decoded, x, _sigma) : _reconstruction(_network, decoded, x);
 
     /// <summary>−log p(x|z) per row, [B], for the network's likelihood; <paramref name="decoded"/> is the decoder output.</summary>
     public static Tensor ReconstructionNll(VaeNetwork network, Tensor decoded, Tensor x, double sigma)

@@ -23,9 +23,21 @@ namespace Microsoft.ML.Generative.Vae;
 public sealed class VariationalAutoencoderEstimator
     : GenerativeEstimatorBase<VariationalAutoencoderTransformer, VariationalAutoencoderOptions>
 {
+    private readonly VaeReconstruction? _reconstruction;
+
     internal VariationalAutoencoderEstimator(IHostEnvironment env, VariationalAutoencoderOptions options)
+        : this(env, options, null)
+    {
+    }
+
+    /// <param name="env">The host.</param>
+    /// <param name="options">The VAE's options.</param>
+    /// <param name="reconstruction">A reconstruction term replacing the likelihood's (the tabular synthesizer's
+    /// per-column likelihoods); the transformer it yields still scores with <see cref="VariationalAutoencoderOptions.Likelihood"/>.</param>
+    internal VariationalAutoencoderEstimator(IHostEnvironment env, VariationalAutoencoderOptions options, VaeReconstruction? reconstruction)
         : base(env, options, nameof(VariationalAutoencoderEstimator))
     {
+        _reconstruction = reconstruction;
     }
 
     private protected override string ModelName => "variational autoencoder";
@@ -48,10 +60,11 @@ public sealed class VariationalAutoencoderEstimator
         => TorchRandom.Build(Seed, () => new VaeNetwork(Architecture(train.Dimension, train.ConditionWidth)));
 
     private VaeArchitecture Architecture(int inputDimension, int conditionWidth)
-        => new(inputDimension, Options.LatentDimension, Options.HiddenLayerSizes.ToArray(), Options.Activation, Options.Likelihood, conditionWidth);
+        => new(inputDimension, Options.LatentDimension, Options.HiddenLayerSizes.ToArray(), Options.Activation, Options.Likelihood, conditionWidth)
+        { InitialOutputLogVariance = Options.InitialOutputLogVariance };
 
     private protected override GenerativeObjective CreateObjective(nn.Module network, Generator noise, ulong evaluationSeed)
-        => new VaeObjective((VaeNetwork)network, Options, noise, evaluationSeed);
+        => new VaeObjective((VaeNetwork)network, Options, noise, evaluationSeed, _reconstruction);
 
     private protected override string Describe(nn.Module network)
     {

@@ -129,6 +129,9 @@ public sealed class VariationalAutoencoderOptions : GenerativeTrainerOptions
     /// <summary>Output column of the per-row negative ELBO in nats (higher = more anomalous).</summary>
     public string ScoreColumnName { get; set; } = Defaults.ScoreColumnName;
 
+    /// <summary>Starting value of the learned output log σ² (see <see cref="VaeArchitecture.InitialOutputLogVariance"/>); internal.</summary>
+    internal double InitialOutputLogVariance { get; set; }
+
     internal override void Check(IExceptionContext ectx)
     {
         base.Check(ectx);

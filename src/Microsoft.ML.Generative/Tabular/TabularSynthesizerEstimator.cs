@@ -1,0 +1,124 @@
+using System;
+using System.Linq;
+using Microsoft.ML.Data;
+using Microsoft.ML.Generative.Training;
+using Microsoft.ML.Generative.Vae;
+using Microsoft.ML.Runtime;
+
+namespace Microsoft.ML.Generative.Tabular;
+
+/// <summary>
+/// Learns a table — numbers, booleans, texts and keys, with missing values — and yields a
+/// <see cref="TabularSynthesizerTransformer"/> that samples new rows with the same columns and types.
+/// Create it with <c>mlContext.Generative().TabularSynthesizer(...)</c>.
+/// </summary>
+/// <remarks>
+/// <para>Columns are modelled as in CTGAN and TVAE (Xu et al. 2019, "Modeling Tabular Data using Conditional GAN"):
+/// each number column by mode-specific normalization (a Gaussian mixture fitted in <c>Fit</c> by EM, the number of
+/// modes chosen by BIC up to <see cref="TabularSynthesizerOptions.MaximumModes"/> and modes lighter than
+/// <see cref="TabularSynthesizerOptions.ModeWeightThreshold"/> pruned; a value becomes its mode, one-hot, and its
+/// offset from the mode's mean in units of 4σ), each boolean, text or key column one-hot over the categories seen in
+/// training. Missing numbers (NaN) are one more mode class, so they come back at their learned rate; an empty text
+/// and the missing key (0) are categories like any other.</para>
+/// <para><see cref="TabularModel.Tvae"/> trains the library's variational autoencoder (the VAE family's network,
+/// objective, engine and optimizer) on those codes, with the per-column likelihood of <c>TvaeLikelihood</c> instead of
+/// one likelihood for every feature. The encoder's hidden layers are <see cref="TabularSynthesizerOptions.HiddenLayerSizes"/>
+/// with ReLU, the decoder mirrors them; Adam with L2 weight decay; as in CTGAN's TVAE the scalars' σ starts at 0.1 and
+/// the reconstruction counts twice the KL term. Training runs <see cref="TabularSynthesizerOptions.NumberOfEpochs"/>
+/// epochs, or more on small tables to reach <see cref="TabularSynthesizerOptions.MinimumTrainingSteps"/>.</para>
+/// <para>Memory: the selected columns are read once and encoded into one float matrix (rows × encoded width) that
+/// the training engine batches; the mixture of a column is fitted on at most
+/// <see cref="TabularSynthesizerOptions.MaximumMixtureFitValues"/> of its values.</para>
+/// </remarks>
+public sealed class TabularSynthesizerEstimator : IEstimator<TabularSynthesizerTransformer>
+{
+    internal const string FeatureColumnName = "Features";
+    private readonly IHost _host;
+    private readonly TabularSynthesizerOptions _options;
+    private readonly int _seed;
+
+    internal TabularSynthesizerEstimator(IHostEnvironment env, TabularSynthesizerOptions options)
+    {
+        Contracts.CheckValue(env, nameof(env));
+        _host = env.Register(nameof(TabularSynthesizerEstimator));
+        _host.CheckValue(options, nameof(options));
+        options.Check(_host);
+        _options = options;
+        _seed = options.Seed ?? _host.Rand.Next();
+    }
+
+    /// <summary>Fits the column models and the network to <paramref name="input"/>.</summary>
+    /// <exception cref="ArgumentException">A column that cannot be modelled (type named), a table with fewer than 2
+    /// rows, an all-missing column, a discrete column above <see cref="TabularSynthesizerOptions.MaximumCategories"/>,
+    /// an infinite value, a missing column name, an invalid option.</exception>
+    /// <exception cref="NotSupportedException"><see cref="TabularModel.Ctgan"/> (not available in this version).</exception>
+    public TabularSynthesizerTransformer Fit(IDataView input)
+    {
+        _host.CheckValue(input, nameof(input));
+        var options = _options;
+        options.Check(_host);
+        if (options.Model == TabularModel.Ctgan)
+            throw new NotSupportedException("TabularModel.Ctgan is not available in this version of the library; use TabularModel.Tvae.");
+
+        using var ch = _host.Start("Fitting tabular synthesizer");
+        var (encoder, encoded, rows) = TabularEncoder.Fit(_host, ch, input, options, _seed);
+        ch.Info("Encoded {0} rows of {1} columns into {2} values per row.", rows, encoder.Columns.Count, encoder.Dimension);
+
+        var features = new float[rows][];
+        for (int r = 0; r < rows; r++)
+            features[r] = encoded.AsSpan(r * encoder.Dimension, encoder.Dimension).ToArray();
+        var builder = new ArrayDataViewBuilder(_host);
+        builder.AddColumn(FeatureColumnName, NumberDataViewType.Single, features);
+        var view = builder.GetDataView();
+
+        int batch = Math.Min(options.BatchSize, rows);
+        int batchesPerEpoch = (rows + batch - 1) / batch;
+        int epochs = Math.Max(options.NumberOfEpochs, (options.MinimumTrainingSteps + batchesPerEpoch - 1) / batchesPerEpoch);
+        if (epochs > options.NumberOfEpochs)
+            ch.Info("Training for {0} epochs instead of {1}: {2} batches per epoch, and at least MinimumTrainingSteps = {3} steps.",
+                epochs, options.NumberOfEpochs, batchesPerEpoch, options.MinimumTrainingSteps);
+        var vaeOptions = new VariationalAutoencoderOptions
+        {
+            FeatureColumnName = FeatureColumnName,
+            LatentDimension = options.LatentDimension,
+            HiddenLayerSizes = options.HiddenLayerSizes.ToArray(),
+            Activation = VaeActivation.Relu,
+            Likelihood = VaeLikelihood.GaussianLearnedVariance,
+            // As CTGAN's TVAE: σ of the scalars starts at 0.1, and the reconstruction counts twice the KL term
+            // (its loss_factor = 2, i.e. β = 0.5 up to the loss's scale).
+            InitialOutputLogVariance = Math.Log(0.01),
+            Beta = 0.5,
+            NumberOfEpochs = epochs,
+            BatchSize = batch,
+            LearningRate = options.LearningRate,
+            Optimizer = GenerativeOptimizer.Adam,
+            WeightDecay = options.WeightDecay,
+            Seed = _seed,
+            Progress = options.Progress,
+            CancellationToken = options.CancellationToken,
+        };
+        using var likelihood = new TvaeLikelihood(encoder);
+        var vae = new VariationalAutoencoderEstimator(_host, vaeOptions, likelihood.Nll).Fit(view);
+        return new TabularSynthesizerTransformer(_host, encoder, vae, options.Model, options.AllowExtrapolation, options.MaximumRejectionDraws);
+    }
+
+    /// <summary>
+    /// The synthesizer adds no columns: the output shape is the input's. Checks that the modelled columns exist and
+    /// have types it can model.
+    /// </summary>
+    public SchemaShape GetOutputSchema(SchemaShape inputSchema)
+    {
+        _host.CheckValue(inputSchema, nameof(inputSchema));
+        if (_options.Columns is not null)
+        {
+            foreach (var name in _options.Columns)
+            {
+                if (!inputSchema.TryFindColumn(name, out var column))
+                    throw _host.ExceptSchemaMismatch(nameof(inputSchema), "tabular", name);
+                if (column.Kind != SchemaShape.Column.VectorKind.Scalar)
+                    throw _host.ExceptParam(nameof(inputSchema), $"Column '{name}' cannot be modelled: it is a vector; the synthesizer models one value per column and row.");
+            }
+        }
+        return inputSchema;
+    }
+}

@@ -1,0 +1,301 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Generative.Persistence;
+using Microsoft.ML.Generative.Tabular;
+using Microsoft.ML.Generative.Training;
+using Microsoft.ML.Generative.Vae;
+using Microsoft.ML.Runtime;
+using TorchSharp;
+using static TorchSharp.torch;
+
+[assembly: LoadableClass(typeof(TabularSynthesizerTransformer), null, typeof(SignatureLoadModel),
+    "Tabular Synthesizer", TabularSynthesizerTransformer.LoaderSignature)]
+
+namespace Microsoft.ML.Generative.Tabular;
+
+/// <summary>
+/// A fitted tabular synthesizer: <see cref="Sample(int, int)"/> draws new rows with the training table's column
+/// names and types; <see cref="Sample(int, IDictionary{string, object}, int)"/> draws rows whose discrete columns
+/// hold given values. <see cref="Transform"/> returns its input unchanged (a synthesizer adds no columns); the
+/// transformer exists so that the whole synthesizer — column models and network — saves and loads as one ML.NET
+/// model .zip.
+/// </summary>
+/// <remarks>
+/// <para>Sampling (<see cref="TabularModel.Tvae"/>): z ~ N(0, I); the decoder gives, per continuous column, the mean
+/// of the scalar α (drawn as mean + σ·ε with the column's learned σ, clipped to [−1, 1]) and, per one-hot group, logits
+/// from which the mode, the missing class or the category is drawn (Gumbel-max, i.e. exactly from the softmax). A
+/// value is then μ_k + 4σ_k·α of the drawn mode k, clamped to the training range unless
+/// <see cref="TabularSynthesizerOptions.AllowExtrapolation"/>, rounded to the decimal digits of the training values
+/// (whole-number columns stay whole; at most 6 digits are learned, beyond that values are not rounded);
+/// categories come only from those seen in training. All draws come from one TorchSharp generator seeded with
+/// <c>seed</c>: the same seed gives the same rows, in this process or after loading the model in another one.</para>
+/// <para>Conditional sampling (TVAE): by rejection — rows are drawn as above and only those whose conditioned
+/// columns hold the asked categories are kept, in order, until <c>count</c> rows are found. The result follows the
+/// model's own conditional distribution exactly, and every returned row has the asked values; the cost grows as
+/// 1 / p(condition). After <see cref="TabularSynthesizerOptions.MaximumRejectionDraws"/> × <c>count</c> draws it stops
+/// with an error reporting the acceptance rate.</para>
+/// </remarks>
+public sealed class TabularSynthesizerTransformer : ITransformer, ICanSaveModel, IDisposable
+{
+    internal const string LoaderSignature = "GenerativeTabularSynth";
+    private const string ModelName = "tabular synthesizer";
+    private const string NetworkEntryName = "Network";
+    // Rows decoded per forward pass when sampling.
+    private const int SampleBatchRows = 4096;
+
+    private readonly IHost _host;
+    private readonly TabularEncoder _encoder;
+    private readonly VariationalAutoencoderTransformer _vae;
+    private readonly bool _extrapolate;
+    private readonly int _maximumRejectionDraws;
+
+    internal TabularSynthesizerTransformer(IHostEnvironment env, TabularEncoder encoder, VariationalAutoencoderTransformer vae,
+        TabularModel model, bool allowExtrapolation, int maximumRejectionDraws)
+    {
+        _host = Contracts.CheckRef(env, nameof(env)).Register(nameof(TabularSynthesizerTransformer));
+        _encoder = encoder;
+        _vae = vae;
+        Model = model;
+        _extrapolate = allowExtrapolation;
+        _maximumRejectionDraws = maximumRejectionDraws;
+    }
+
+    /// <summary>The model behind the synthesizer.</summary>
+    public TabularModel Model { get; }
+
+    /// <summary>The modelled columns, in order.</summary>
+    public IReadOnlyList<string> ColumnNames => _encoder.Columns.Select(c => c.Name).ToArray();
+
+    /// <summary>The number of Gaussian modes fitted to each continuous column (by name).</summary>
+    public IReadOnlyDictionary<string, int> ModeCounts
+        => _encoder.Columns.Where(c => c.IsContinuous).ToDictionary(c => c.Name, c => c.Mixture!.Count);
+
+    /// <summary>The categories seen in training for each discrete column (by name), as <see cref="Sample(int, IDictionary{string, object}, int)"/> accepts them.</summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<string>> Categories
+        => _encoder.Columns.Where(c => !c.IsContinuous)
+            .ToDictionary(c => c.Name, c => (IReadOnlyList<string>)Enumerable.Range(0, c.Categories.Length).Select(c.Label).ToArray());
+
+    /// <summary>Per-epoch training losses of the network (negative ELBO and its terms for TVAE), saved with the model.</summary>
+    public IReadOnlyList<EpochSummary> TrainingHistory => _vae.TrainingHistory;
+
+    internal TabularEncoder Encoder => _encoder;
+
+    internal VaeNetwork Network => _vae.Network;
+
+    bool ITransformer.IsRowToRowMapper => false;
+
+    /// <summary>The input schema: the synthesizer adds no columns.</summary>
+    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema)
+    {
+        _host.CheckValue(inputSchema, nameof(inputSchema));
+        return inputSchema;
+    }
+
+    /// <summary>Returns <paramref name="input"/> unchanged: a synthesizer adds no columns. Use <see cref="Sample(int, int)"/>.</summary>
+    public IDataView Transform(IDataView input)
+    {
+        _host.CheckValue(input, nameof(input));
+        return input;
+    }
+
+    IRowToRowMapper ITransformer.GetRowToRowMapper(DataViewSchema inputSchema)
+        => throw _host.ExceptNotSupp("A tabular synthesizer adds no columns and has no row mapper; call Sample to draw rows.");
+
+    /// <summary>
+    /// Draws <paramref name="count"/> new rows: the training table's modelled columns, same names, same types (key
+    /// cardinalities and key texts included).
+    /// </summary>
+    /// <param name="count">Rows to draw, positive.</param>
+    /// <param name="seed">Seed of the draw; the same seed gives the same rows.</param>
+    public IDataView Sample(int count, int seed)
+    {
+        CheckCount(count);
+        using var generator = new Generator((ulong)seed);
+        var (scalars, classes) = Draw(count, generator);
+        return _encoder.Decode(_host, scalars, classes, count, _extrapolate);
+    }
+
+    /// <summary>
+    /// Draws <paramref name="count"/> rows whose discrete columns hold the values in <paramref name="condition"/>
+    /// (column name → value: a string for text columns, a bool or "True"/"False" for booleans, the key's text or its
+    /// integer value for keys). Every returned row matches; see the remarks on how (rejection sampling).
+    /// </summary>
+    /// <exception cref="ArgumentException">A column that was not modelled, a continuous column, a value never seen in
+    /// training for that column (the known values are listed), a value of the wrong type, an empty condition.</exception>
+    /// <exception cref="InvalidOperationException">The condition is so rare under the model that
+    /// <see cref="TabularSynthesizerOptions.MaximumRejectionDraws"/> × <paramref name="count"/> draws did not find
+    /// <paramref name="count"/> rows.</exception>
+    public IDataView Sample(int count, IDictionary<string, object> condition, int seed)
+    {
+        CheckCount(count);
+        _host.CheckValue(condition, nameof(condition));
+        _host.CheckParam(condition.Count > 0, nameof(condition), "The condition is empty; call Sample(count, seed) for unconditional rows.");
+        var wanted = new List<(int Column, int Category)>();
+        foreach (var (name, value) in condition)
+        {
+            int j = _encoder.Columns.ToList().FindIndex(c => c.Name == name);
+            if (j < 0)
+                throw _host.ExceptParam(nameof(condition), $"Column '{name}' is not one of the synthesizer's columns ({string.Join(", ", ColumnNames.Select(n => $"'{n}'"))}).");
+            var c = _encoder.Columns[j];
+            if (c.IsContinuous)
+                throw _host.ExceptParam(nameof(condition),
+                    $"Column '{name}' is continuous ({c.ValueType}); conditions are supported on discrete columns (text, boolean, key) only. "
+                    + "Filter the sampled rows by a range of this column instead.");
+            _host.CheckParam(value is not null, nameof(condition), $"The condition on column '{name}' is null; give one of its values.");
+            int category = c.FindCategory(value!);
+            if (category < 0)
+            {
+                string known = string.Join(", ", Enumerable.Range(0, c.Categories.Length).Select(i => $"'{c.Label(i)}'"));
+                string expected = c.ValueType switch
+                {
+                    TabularValueType.Text => "a string",
+                    TabularValueType.Boolean => "a bool (or \"True\"/\"False\")",
+                    _ => "the key's text or its integer value",
+                };
+                throw _host.ExceptParam(nameof(condition), value is string || (c.ValueType == TabularValueType.Boolean && value is bool)
+                        || (c.ValueType == TabularValueType.Key && value is not string)
+                    ? $"Column '{name}' never held '{value}' in training; known values: {known}."
+                    : $"The condition on {c.ValueType} column '{name}' is a {value!.GetType().Name} ({value}); it expects {expected}. Known values: {known}.");
+            }
+            wanted.Add((j, category));
+        }
+
+        int columns = _encoder.Columns.Count, continuous = _encoder.Columns.Count(c => c.IsContinuous);
+        var scalars = new float[(long)count * continuous];
+        var classes = new int[(long)count * columns];
+        int found = 0;
+        long drawn = 0, limit = (long)_maximumRejectionDraws * count;
+        using var generator = new Generator((ulong)seed);
+        while (found < count)
+        {
+            if (drawn >= limit)
+                throw _host.Except(
+                    $"Only {found} of {count} rows matched the condition in {drawn:N0} draws (acceptance rate {(double)found / drawn:P3}): the model "
+                    + "gives this combination too little probability for rejection sampling. Ask for fewer rows, relax the condition, or raise MaximumRejectionDraws.");
+            int batch = (int)Math.Min(Math.Max(count - found, 256), Math.Min(SampleBatchRows, limit - drawn));
+            var (s, k) = Draw(batch, generator);
+            drawn += batch;
+            for (int r = 0; r < batch && found < count; r++)
+            {
+                if (!wanted.All(w => k[r * columns + w.Column] == w.Category))
+                    continue;
+                Array.Copy(s, r * continuous, scalars, (long)found * continuous, continuous);
+                Array.Copy(k, r * columns, classes, (long)found * columns, columns);
+                found++;
+            }
+        }
+        return _encoder.Decode(_host, scalars, classes, count, _extrapolate);
+    }
+
+    private void CheckCount(int count)
+    {
+        _host.CheckParam(count > 0, nameof(count), $"Must be positive; got {count}.");
+        _host.CheckParam((long)count * Math.Max(1, _encoder.Columns.Count) <= Scoring.GenerativeTransformerBase.MaximumSampleValues, nameof(count),
+            $"{count} rows of {_encoder.Columns.Count} columns exceed the values one Sample call builds in memory; draw them in several calls with different seeds.");
+    }
+
+    /// <summary>
+    /// Draws <paramref name="rows"/> encoded rows: per row the continuous columns' scalars α and every column's class
+    /// (mode, missing class or category).
+    /// </summary>
+    private (float[] Scalars, int[] Classes) Draw(int rows, Generator generator)
+    {
+        var network = _vae.Network;
+        int columns = _encoder.Columns.Count;
+        var scalarOffsets = _encoder.ScalarOffsets;
+        var scalars = new float[(long)rows * scalarOffsets.Length];
+        var classes = new int[(long)rows * columns];
+        for (int start = 0; start < rows; start += SampleBatchRows)
+        {
+            int n = Math.Min(SampleBatchRows, rows - start);
+            using var scope = NewDisposeScope();
+            using var inference = inference_mode();
+            var z = randn(new long[] { n, network.Architecture.LatentDimension }, generator: generator);   // [n, L]
+            var decoded = network.Decode(z);                                                               // [n, D]
+            if (scalarOffsets.Length > 0)
+            {
+                var index = tensor(scalarOffsets.Select(o => (long)o).ToArray(), ScalarType.Int64);
+                var mean = decoded.index_select(1, index);                                                 // [n, S]
+                var sd = network.OutputLogVar!.clamp_min(VaeNetwork.MinimumLogVariance).mul(0.5).exp().index_select(0, index); // [S]
+                var eps = randn(mean.shape, generator: generator);
+                var alpha = mean.add(eps.mul(sd)).clamp(-1f, 1f);
+                alpha.data<float>().CopyTo(scalars.AsSpan(start * scalarOffsets.Length, n * scalarOffsets.Length));
+            }
+            var drawnClasses = new Tensor[columns];
+            for (int j = 0; j < columns; j++)
+            {
+                var span = _encoder.Columns[j].ClassSpan;
+                var logits = decoded.narrow(1, span.Offset, span.Width);                                  // [n, w]
+                // Gumbel-max: argmax(ℓ + G), G = −log(−log U), is an exact draw from softmax(ℓ).
+                var u = rand(logits.shape, generator: generator).clamp_(1e-20f, 1f - 1e-7f);
+                drawnClasses[j] = logits.sub(u.log_().neg_().log_()).argmax(1);                           // [n]
+            }
+            var stacked = stack(drawnClasses, 1).to_type(ScalarType.Int32);                               // [n, C]
+            stacked.data<int>().CopyTo(classes.AsSpan(start * columns, n * columns));
+        }
+        return (scalars, classes);
+    }
+
+    /// <summary>Releases the network's native memory.</summary>
+    public void Dispose() => _vae.Dispose();
+
+    private static VersionInfo GetVersionInfo()
+        => new(modelSignature: "GENTABSY",
+            verWrittenCur: 0x00010001, // initial
+            verReadableCur: 0x00010001,
+            verWeCanReadBack: 0x00010001,
+            loaderSignature: LoaderSignature,
+            loaderAssemblyName: typeof(TabularSynthesizerTransformer).Assembly.FullName);
+
+    // Binary format (version 0x00010001), in write order:
+    //   int32    model (TabularModel)
+    //   bool     allow extrapolation
+    //   int32    maximum rejection draws
+    //   columns  TabularEncoder.Save (every column's name, type, key cardinality and texts, mixture or categories)
+    //   model    "Network": the trained network, as a nested ML.NET model (the VAE family's own format, weights with SHA-256)
+    void ICanSaveModel.Save(ModelSaveContext ctx)
+    {
+        _host.CheckValue(ctx, nameof(ctx));
+        ctx.CheckAtModel();
+        ctx.SetVersionInfo(GetVersionInfo());
+        ctx.Writer.Write((int)Model);
+        ctx.Writer.Write(_extrapolate);
+        ctx.Writer.Write(_maximumRejectionDraws);
+        _encoder.Save(ctx.Writer);
+        ctx.SaveModel(_vae, NetworkEntryName);
+    }
+
+    // Reads the format written by Save.
+    private static TabularSynthesizerTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
+    {
+        Contracts.CheckValue(env, nameof(env));
+        env.CheckValue(ctx, nameof(ctx));
+        ctx.CheckAtModel(GetVersionInfo());
+        try
+        {
+            var model = (TabularModel)ctx.Reader.ReadInt32();
+            if (!Enum.IsDefined(model))
+                throw ModelPersistence.Corrupt(ModelName, $"unknown model {(int)model}");
+            bool extrapolate = ctx.Reader.ReadBoolean();
+            int draws = ModelPersistence.ReadInt32InRange(ctx.Reader, ModelName, "maximum rejection draws", 1, int.MaxValue);
+            var encoder = TabularEncoder.Load(ctx.Reader, ModelName);
+            ctx.LoadModel<VariationalAutoencoderTransformer, SignatureLoadModel>(env, out var vae, NetworkEntryName);
+            if (vae is null)
+                throw ModelPersistence.Corrupt(ModelName, $"the '{NetworkEntryName}' model is missing");
+            if (vae.InputDimension != encoder.Dimension)
+            {
+                vae.Dispose();
+                throw ModelPersistence.Corrupt(ModelName, $"the network takes {vae.InputDimension} values per row but the column models encode {encoder.Dimension}");
+            }
+            return new TabularSynthesizerTransformer(env, encoder, vae, model, extrapolate, draws);
+        }
+        catch (EndOfStreamException e)
+        {
+            throw ModelPersistence.Corrupt(ModelName, "the model's settings end early", e);
+        }
+    }
+}

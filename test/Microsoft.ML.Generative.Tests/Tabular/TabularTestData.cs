@@ -1,0 +1,105 @@
+using System;
+using System.IO;
+using System.Linq;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Generative.Tabular;
+
+namespace Microsoft.ML.Generative.Tests.Tabular;
+
+/// <summary>A row of every scalar type the synthesizer models.</summary>
+public sealed class MixedRow
+{
+    public float Real { get; set; }
+    public double Wide { get; set; }
+    public int Count { get; set; }
+    public byte Small { get; set; }
+    public bool Flag { get; set; }
+    public string Color { get; set; } = "";
+}
+
+public sealed class DateRow
+{
+    public float X { get; set; }
+    public DateTime When { get; set; }
+}
+
+public sealed class VectorRow
+{
+    public float X { get; set; }
+
+    [VectorType(3)]
+    public float[] V { get; set; } = Array.Empty<float>();
+}
+
+public sealed class NumberRow
+{
+    public float X { get; set; }
+    public string C { get; set; } = "";
+}
+
+/// <summary>Small tables for the tabular synthesizer's tests; the penguins come from the bundled CSV.</summary>
+internal static class TabularTestData
+{
+    /// <summary>A header line, commas, and empty number fields read as missing (NaN), not as 0 (TextLoader's default).</summary>
+    private static TextLoader.Options Csv(TextLoader.Column[] columns)
+        => new() { Columns = columns, Separators = new[] { ',' }, HasHeader = true, MissingRealsAsNaNs = true };
+
+    /// <summary>The 344 bundled penguins (examples/data/penguins.csv, copied next to the tests).</summary>
+    public static IDataView Penguins(MLContext ml)
+        => ml.Data.LoadFromTextFile(Path.Combine(AppContext.BaseDirectory, "data", "penguins.csv"), Csv(new[]
+        {
+            new TextLoader.Column("Species", DataKind.String, 0),
+            new TextLoader.Column("Island", DataKind.String, 1),
+            new TextLoader.Column("BeakLength", DataKind.Single, 2),
+            new TextLoader.Column("BeakDepth", DataKind.Single, 3),
+            new TextLoader.Column("FlipperLength", DataKind.Single, 4),
+            new TextLoader.Column("BodyMass", DataKind.Single, 5),
+            new TextLoader.Column("Sex", DataKind.String, 6),
+        }));
+
+    /// <summary>
+    /// Mixed types: Real is bimodal (−5 or +5, σ 0.5) and correlated with Color; Count is a whole number in [0, 20];
+    /// Flag is true 30% of the time.
+    /// </summary>
+    public static MixedRow[] Mixed(int rows, int seed = 0)
+    {
+        var random = new Random(seed);
+        string[] colors = { "red", "green", "blue" };
+        return Enumerable.Range(0, rows).Select(_ =>
+        {
+            bool high = random.NextDouble() < 0.5;
+            return new MixedRow
+            {
+                Real = (float)((high ? 5 : -5) + 0.5 * Gauss(random)),
+                Wide = 1000 + 100 * Gauss(random),
+                Count = random.Next(21),
+                Small = (byte)random.Next(3, 9),
+                Flag = random.NextDouble() < 0.3,
+                Color = high ? colors[random.Next(2)] : colors[2],
+            };
+        }).ToArray();
+    }
+
+    public static double Gauss(Random random)
+        => Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble());
+
+    /// <summary>Small, fast settings with real training.</summary>
+    public static TabularSynthesizerOptions Small(int epochs = 40) => new()
+    {
+        NumberOfEpochs = epochs,
+        MinimumTrainingSteps = 0,
+        BatchSize = 128,
+        LatentDimension = 8,
+        HiddenLayerSizes = new[] { 64 },
+        LearningRate = 3e-3,
+    };
+
+    /// <summary>A data view as tab-separated text, for bit-exact comparisons.</summary>
+    public static string AsText(MLContext ml, IDataView data)
+    {
+        using var stream = new MemoryStream();
+        ml.Data.SaveAsText(data, stream, separatorChar: '\t', headerRow: true, schema: false);
+        return System.Text.Encoding.UTF8.GetString(stream.ToArray());
+    }
+}
