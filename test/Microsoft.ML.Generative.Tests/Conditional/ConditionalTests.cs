@@ -255,5 +255,22 @@ public sealed class ConditionalTests
         CollectionAssert.AreEqual(expected.ToArray(), File.ReadAllLines(output));
         var expectedSamples = Features(vae.Sample(25, 2u, seed: 7)).Select(r => string.Join(" ", r.Select(v => v.ToString("R", CultureInfo.InvariantCulture))));
         CollectionAssert.AreEqual(expectedSamples.ToArray(), File.ReadAllLines(samples));
+
+        // The conditional GAN (projection discriminator) and flow, the same way.
+        var cgan = ml.Generative().GenerativeAdversarialNetwork(Gan("Class", epochs: 2)).Fit(ml.Data.LoadFromEnumerable(rows));
+        var flowOptions = new Microsoft.ML.Generative.Flows.NormalizingFlowOptions { ConditionColumnName = "Class", NumberOfLayers = 2, HiddenLayerSizes = new[] { 16 }, NumberOfEpochs = 2 };
+        var cflow = ml.Generative().NormalizingFlow(flowOptions).Fit(ml.Data.LoadFromEnumerable(rows));
+        foreach (var (model, column) in new (GenerativeTransformerBase, string)[] { (cgan, "DiscriminatorScore"), (cflow, "LogLikelihood") })
+        {
+            ml.Model.Save(model, ml.Data.LoadFromEnumerable(rows).Schema, zip);
+            ModelFiles.RunLoader(loader, zip, input, output, column, "key:Class:3");
+            ModelFiles.RunLoader(loader, zip, input, samples, "@Sample:25:7:3", "key:Class:3");
+            var expectedScores = model.Transform(ml.Data.LoadFromEnumerable(test)).GetColumn<float>(column)
+                .Select(v => v.ToString("R", CultureInfo.InvariantCulture));
+            CollectionAssert.AreEqual(expectedScores.ToArray(), File.ReadAllLines(output), column);
+            var drawn = model is GenerativeAdversarialNetworkTransformer g ? g.Sample(25, 3u, seed: 7) : ((Microsoft.ML.Generative.Flows.NormalizingFlowTransformer)model).Sample(25, 3u, seed: 7);
+            CollectionAssert.AreEqual(Features(drawn).Select(r => string.Join(" ", r.Select(v => v.ToString("R", CultureInfo.InvariantCulture)))).ToArray(),
+                File.ReadAllLines(samples), column);
+        }
     }
 }
