@@ -128,6 +128,9 @@ internal static class AutoregressiveSuite
             ["beta2-0.99"] = o => o.Beta2 = 0.99,
             ["lr5e-3-beta2-0.99"] = o => { o.LearningRate = 5e-3; o.Beta2 = 0.99; },
             ["lr1e-2-beta2-0.99"] = o => { o.LearningRate = 1e-2; o.Beta2 = 0.99; },
+            ["lr2e-2"] = o => o.LearningRate = 2e-2,
+            ["lr1e-2-tie"] = o => { o.LearningRate = 1e-2; o.TieWeights = true; },
+            ["lr1e-2-wd0.1"] = o => { o.LearningRate = 1e-2; o.WeightDecay = 0.1; },
         };
         foreach (var name in names.Split(','))
         {

@@ -2,6 +2,7 @@
 //   dotnet run -c Release --project test/Microsoft.ML.Generative.Benchmarks -- [training|hardware|scoring|memory|all|evaluation|pytorch]
 //   ... -- autoregressive [epochs (3)] [repeats (1)]   (the autoregressive family's anchor; see Autoregressive.cs)
 //   ... -- flows [pairs] [epochs]   (normalizing flows vs a PyTorch twin, see FlowBenchmarks.cs)
+//   ... -- distributed   (all-reduce and step times, the data-parallel scaling model; DistributedBenchmark.cs)
 // Each suite prints a table and writes artifacts/bench/<suite>.json. Comparisons are interleaved in one run and
 // reported as ratios, because the machines are shared and noisy. See docs/benchmarks.md.
 using System;
@@ -23,6 +24,13 @@ if (suite == "rss-probe")   // diagnosis: RSS per epoch of the raw loop in varia
     return RssProbe.Run(args[1], args[2], int.Parse(args[3]));
 if (suite == "vae-child")   // one side of the "pytorch" suite, run in its own process
     return PyTorchTwin.Child(args[1], int.Parse(args[2]), args[3]);
+if (suite == "allreduce-child")   // one rank of the "distributed" suite, under mpirun
+    return DistributedBenchmark.AllReduceChild();
+if (suite == "distributed")   // data-parallel training: all-reduce times, step times, scaling model (docs/distributed.md)
+{
+    DistributedBenchmark.Run(FindRoot());
+    return 0;
+}
 string root = FindRoot();
 var digits = Digits.Split(Digits.Load(Path.Combine(AppContext.BaseDirectory, "data", "mnist-digits.bin.gz")));
 Console.WriteLine($"torch threads: {get_num_threads()}, cores: {Environment.ProcessorCount}");
@@ -45,7 +53,7 @@ var suites = new Dictionary<string, Action>
     ["twin-data"] = () => PyTorchTwin.WriteData(args[1], digits.Train, digits.Test),   // the twin's input files, for profiling one side alone
     ["pytorch"] = () => PyTorchTwin.Run(root, digits.Train, digits.Test, args.Length > 1 ? int.Parse(args[1]) : 5, args.Length > 2 ? int.Parse(args[2]) : 10),
     ["evaluation"] = () => EvaluationBenchmarks.Run(root),
-    ["rnn-packing"] = () => CrossEntropyCost.RunPacking(root, args.Length > 1 ? int.Parse(args[1]) : 5),   // packed vs padded GRU training forward
+    ["gan-tabular"] = () => GanTabular.Run(root, args.Length > 1 ? int.Parse(args[1]) : 300),   // issue 10: per-column KS / correlation distance on two real tables
     ["cross-entropy"] = () => CrossEntropyCost.Run(root, args.Length > 1 ? int.Parse(args[1]) : 5),   // issue 14: cost of the exact next-token loss
 };
 if (suite == "all")

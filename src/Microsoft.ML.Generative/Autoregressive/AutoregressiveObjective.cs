@@ -48,12 +48,12 @@ internal sealed class AutoregressiveObjective : GenerativeObjective<SequenceBatc
     {
         var targets = batch.Targets.narrow(0, start, count);
         using var counted = targets.ne(SequenceBatch.IgnoreIndex).sum();
-        return new SequenceBatch(batch.Inputs.narrow(0, start, count), targets, (int)count, counted.item<long>(), batch.Lengths.narrow(0, start, count));
+        return new SequenceBatch(batch.Inputs.narrow(0, start, count), targets, (int)count, counted.item<long>());
     }
 
     public override Tensor TrainStep(SequenceBatch batch, StepInfo step)
     {
-        var logits = _network.ForwardPadded(batch.Inputs, batch.Lengths);                                                   // [B, T, V]
+        var logits = _network.forward(batch.Inputs);                                                   // [B, T, V]
         var loss = SequenceLosses.NextTokenCrossEntropyUnchecked(logits, batch.Targets, SequenceBatch.IgnoreIndex, _labelSmoothing);
         OptimizerStep(_optimizer, loss, step, "next-token cross-entropy");
         using var noGrad = no_grad();
@@ -63,7 +63,7 @@ internal sealed class AutoregressiveObjective : GenerativeObjective<SequenceBatc
 
     public override Tensor EvaluateBatch(SequenceBatch batch)
     {
-        var logits = _network.ForwardPadded(batch.Inputs, batch.Lengths);
+        var logits = _network.forward(batch.Inputs);
         var loss = SequenceLosses.NextTokenCrossEntropyUnchecked(logits, batch.Targets, SequenceBatch.IgnoreIndex, _labelSmoothing);
         var nll = _labelSmoothing > 0 ? SequenceLosses.NextTokenCrossEntropyUnchecked(logits, batch.Targets, SequenceBatch.IgnoreIndex) : loss;
         return stack(new[] { loss, nll });

@@ -49,14 +49,6 @@ internal abstract class SequenceNetwork : nn.Module<Tensor, Tensor>
 
     public SequenceNetworkArchitecture Architecture { get; }
 
-    /// <summary>
-    /// Training/evaluation form of <c>forward</c> for a right-padded batch whose row r has
-    /// <paramref name="lengths"/>[r] real positions (int64 <c>[B]</c>, on the CPU): the logits at real positions are
-    /// those of <c>forward(tokens)</c>; at padded positions they are unspecified (the loss ignores them). A
-    /// recurrent network skips the padding (packed sequences); by default this is <c>forward(tokens)</c>.
-    /// </summary>
-    public virtual Tensor ForwardPadded(Tensor tokens, Tensor lengths) => forward(tokens);
-
     /// <summary>A fresh incremental state for <paramref name="batch"/> sequences.</summary>
     public abstract GenerationState Start(int batch, bool useCache = true);
 
@@ -110,36 +102,6 @@ internal sealed class RecurrentNetwork : SequenceNetwork
     {
         var x = dropout.forward(embedding.forward(tokens));                  // [B, T, E]
         var h = gru is not null ? gru.forward(x, null).Item1 : lstm!.forward(x, null).Item1;   // [B, T, H]
-        return head.forward(dropout.forward(h));                             // [B, T, V]
-    }
-
-    /// <summary>
-    /// Runs the recurrent stack over packed sequences, so that no step is spent on padding (a random batch of
-    /// words is about a third padding); padded positions come out as the head's bias.
-    /// </summary>
-    public override Tensor ForwardPadded(Tensor tokens, Tensor lengths)
-    {
-        long longest = tokens.shape[1];
-        using (var shortest = lengths.min())
-        {
-            if (shortest.item<long>() == longest)
-                return forward(tokens);
-        }
-        var x = dropout.forward(embedding.forward(tokens));                  // [B, T, E]
-        using var packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first: true, enforce_sorted: false);
-        Tensor h;
-        if (gru is not null)
-        {
-            var (output, _) = gru.call(packed, null);
-            using (output)
-                h = nn.utils.rnn.pad_packed_sequence(output, batch_first: true, total_length: longest).Item1;
-        }
-        else
-        {
-            var (output, _, _) = lstm!.call(packed, null);
-            using (output)
-                h = nn.utils.rnn.pad_packed_sequence(output, batch_first: true, total_length: longest).Item1;
-        }
         return head.forward(dropout.forward(h));                             // [B, T, V]
     }
 

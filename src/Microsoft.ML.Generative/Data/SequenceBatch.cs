@@ -18,11 +18,10 @@ internal sealed class SequenceBatch
     /// <summary>Input value of a padded position (any valid id; its outputs are never charged).</summary>
     public const long PaddingInput = 0;
 
-    public SequenceBatch(Tensor inputs, Tensor targets, int rows, long tokenCount, Tensor lengths)
+    public SequenceBatch(Tensor inputs, Tensor targets, int rows, long tokenCount)
     {
         Inputs = inputs;
         Targets = targets;
-        Lengths = lengths;
         Rows = rows;
         TokenCount = tokenCount;
     }
@@ -32,9 +31,6 @@ internal sealed class SequenceBatch
 
     /// <summary>Next-token ids, <c>[B, T]</c> int64, <see cref="IgnoreIndex"/> at padding.</summary>
     public Tensor Targets { get; }
-
-    /// <summary>Real (non-padding) positions of each row, <c>[B]</c> int64 on the CPU.</summary>
-    public Tensor Lengths { get; }
 
     /// <summary>B, the number of windows in the batch.</summary>
     public int Rows { get; }
@@ -160,7 +156,6 @@ internal sealed class SequenceBatchSource : BatchSource<SequenceBatch>
         foreach (int w in windows) t = Math.Max(t, _lengths[w]);
         var inputs = new long[rows * t];
         var targets = new long[rows * t];
-        var lengths = new long[rows];
         Array.Fill(inputs, SequenceBatch.PaddingInput);
         Array.Fill(targets, SequenceBatch.IgnoreIndex);
         long tokens = 0;
@@ -174,9 +169,8 @@ internal sealed class SequenceBatchSource : BatchSource<SequenceBatch>
                 targets[r * t + j] = _tokens[o + j + 1];
             }
             tokens += len;
-            lengths[r] = len;
         }
-        return new SequenceBatch(tensor(inputs, new long[] { rows, t }), tensor(targets, new long[] { rows, t }), rows, tokens, tensor(lengths));
+        return new SequenceBatch(tensor(inputs, new long[] { rows, t }), tensor(targets, new long[] { rows, t }), rows, tokens);
     }
 
     public override void Dispose()
