@@ -53,11 +53,7 @@ try
             Write("gan", ganModel.Network, ganModel.Transform(Load(Rows(100, 2, 22, unit: false))), "DiscriminatorScore");
 
             // 203 names: windows do not divide evenly into the global batch of 16.
-            var ar = new AutoregressiveModelOptions
-            {
-                InputColumnName = "Text", Architecture = SequenceArchitecture.Gru, EmbeddingDimension = 8, HiddenSize = 16,
-                NumberOfLayers = 1, ContextLength = 16, NumberOfEpochs = 2, BatchSize = 16, Seed = 6, DistributedTraining = DistributedTraining.Auto,
-            };
+            var ar = ArOptions();
             var arModel = ml.Generative().AutoregressiveModel(ar).Fit(Texts(203, 31));
             Write("ar", arModel.Network, arModel.Transform(Texts(40, 32)), "LogLikelihood");
             Console.WriteLine($"rank {rank} of {size}: MPI library: {DistributedEnvironment.MpiLibraryVersion?.Split('\n')[0] ?? "none"}");
@@ -70,7 +66,16 @@ try
             options.ShardedData = true;
             var model = ml.Generative().NormalizingFlow(options).Fit(Load(Rows(577, 2, 21, unit: false).Skip(start).Take(count).ToArray()));
             Write("sharded", model.Network, model.Transform(Load(Rows(100, 2, 22, unit: false))));
-            Console.WriteLine($"rank {rank}: {model.TrainingHistory.Count} epochs, {model.TrainingHistory[0].Rows} rows in epoch 1");
+            File.WriteAllText($"{prefix}.history.rank{rank}.txt", $"{model.TrainingHistory.Count} epochs, {model.TrainingHistory[0].Rows} rows in epoch 1");
+
+            // The autoregressive vocabulary over all shards: only the last rank's shard holds the letters q and x.
+            var texts = TextRows(203, 31).Skip(Shard(203, rank, size).Start).Take(Shard(203, rank, size).Count).ToList();
+            if (rank == size - 1)
+                texts[0] = new TextRow { Text = "qx" + texts[0].Text };
+            var ar = ArOptions();
+            ar.ShardedData = true;
+            var arModel = ml.Generative().AutoregressiveModel(ar).Fit(ml.Data.LoadFromEnumerable(texts));
+            Write("sharded-ar", arModel.Network, arModel.Transform(Texts(40, 32)), "LogLikelihood");
             if (rank == 0)
             {
                 // The standardization one process would compute over all rows: mean and population standard deviation.
@@ -124,7 +129,10 @@ try
 }
 catch (Exception e) when (scenario is "fail" or "cancel")
 {
-    Console.WriteLine($"caught on rank {rank}: {e.GetType().Name}: {e.Message}");
+    // To its own file too: mpirun may interleave the ranks' standard output mid-line.
+    string caught = $"caught on rank {rank}: {e.GetType().Name}: {e.Message}";
+    File.WriteAllText($"{prefix}.caught.rank{rank}.txt", caught);
+    Console.WriteLine(caught);
     return 3;
 }
 return 0;
@@ -163,14 +171,22 @@ void Write(string family, torch.nn.Module network, IDataView scored, string scor
     writer.WriteLine("@scores\t" + string.Join(" ", scored.GetColumn<float>(scoreColumn).Select(v => v.ToString("R", CultureInfo.InvariantCulture))));
 }
 
-IDataView Texts(int n, int seed)
+AutoregressiveModelOptions ArOptions() => new()
+{
+    InputColumnName = "Text", Architecture = SequenceArchitecture.Gru, EmbeddingDimension = 8, HiddenSize = 16,
+    NumberOfLayers = 1, ContextLength = 16, NumberOfEpochs = 2, BatchSize = 16, Seed = 6, DistributedTraining = DistributedTraining.Auto,
+};
+
+IDataView Texts(int n, int seed) => ml.Data.LoadFromEnumerable(TextRows(n, seed));
+
+static TextRow[] TextRows(int n, int seed)
 {
     var random = new Random(seed);
     string[] syllables = { "ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo" };
-    return ml.Data.LoadFromEnumerable(Enumerable.Range(0, n).Select(_ => new TextRow
+    return Enumerable.Range(0, n).Select(_ => new TextRow
     {
         Text = string.Concat(Enumerable.Range(0, 1 + random.Next(4)).Select(_ => syllables[random.Next(syllables.Length)])),
-    }));
+    }).ToArray();
 }
 
 static string Join(System.Collections.Generic.IEnumerable<double> values)

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Linq;
 using Microsoft.ML.Data;
 using Microsoft.ML.Generative.Data;
+using Microsoft.ML.Generative.Distributed;
 using Microsoft.ML.Generative.Training;
 using Microsoft.ML.Runtime;
 using static TorchSharp.torch;
@@ -116,6 +117,8 @@ public sealed class AutoregressiveModelEstimator : GenerativeEstimatorCore<Autor
                 foreach (ulong k in column.ReadKeys())
                     if (k != 0) counts[k] = counts.GetValueOrDefault(k) + 1;
             }
+            if (ShardedCommunicator is { } comm)
+                ShardCounts.Merge(comm, counts);
             keys = counts.Where(p => p.Value >= min).Select(p => p.Key).OrderBy(k => k).ToArray();
             CheckSize(keys.Length, "keys", options);
             var texts = SequenceColumn.KeyTexts(data.Schema[index]);
@@ -130,6 +133,8 @@ public sealed class AutoregressiveModelEstimator : GenerativeEstimatorCore<Autor
                 if ((++rows & 1023) == 0) Host.CheckAlive();
                 foreach (char c in column.ReadText().Span) counts[c]++;
             }
+            if (ShardedCommunicator is { } comm)
+                ShardCounts.Merge(comm, counts);
             symbols = Enumerable.Range(0, counts.Length).Where(c => counts[c] >= min).Select(c => ((char)c).ToString()).ToArray();
             CheckSize(symbols.Length, "characters", options);
             separator = "";
@@ -150,12 +155,17 @@ public sealed class AutoregressiveModelEstimator : GenerativeEstimatorCore<Autor
                 if (counts.Count > 4 * options.MaximumVocabularySize + 1_000_000 && min == 1)
                     CheckSize(counts.Count, "words", options);
             }
+            if (ShardedCommunicator is { } comm)
+                ShardCounts.Merge(comm, counts);
             symbols = counts.Where(p => p.Value >= min).Select(p => p.Key).OrderBy(s => s, StringComparer.Ordinal).ToArray();
             CheckSize(symbols.Length, "words", options);
             separator = " ";
         }
         return new Vocabulary(kind, options.Tokenization, symbols, keys, separator);
     }
+
+    /// <summary>Data-parallel training on sharded data: the vocabulary counts every rank's shard (null otherwise).</summary>
+    private Communicator? ShardedCommunicator => Options.ShardedData ? Communicator.ForTraining(Options.DistributedTraining) : null;
 
     private void CheckSize(int symbols, string what, AutoregressiveModelOptions options)
     {

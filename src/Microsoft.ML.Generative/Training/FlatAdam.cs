@@ -193,11 +193,14 @@ internal sealed class FlatAdam : IDisposable
             }
         }
         double biasCorrection1 = 1 - Math.Pow(_beta1, _steps);
-        double biasCorrection2 = 1 - Math.Pow(_beta2, _steps);
-        _m.mul_(_beta1).add_(g, alpha: 1 - _beta1);
+        double biasCorrection2Sqrt = Math.Sqrt(1 - Math.Pow(_beta2, _steps));
+        // Six passes over the buffers: m ← m + (1 − β₁)(g − m) (lerp, one pass), v ← β₂v + (1 − β₂)g², and
+        // θ ← θ − (lr·√(1 − β₂ᵗ)/(1 − β₁ᵗ)) · m / (√v + ε·√(1 − β₂ᵗ)), which is torch's
+        // θ − (lr/(1 − β₁ᵗ)) · m / (√v/√(1 − β₂ᵗ) + ε) with the bias correction moved out of the per-element division.
+        _m.lerp_(g, 1 - _beta1);
         _v.mul_(_beta2).addcmul_(g, g, value: 1 - _beta2);
-        var denominator = _v.sqrt().div_(Math.Sqrt(biasCorrection2)).add_(_epsilon);
-        _values.addcdiv_(_m, denominator, value: -lr / biasCorrection1);
+        var denominator = _v.sqrt().add_(_epsilon * biasCorrection2Sqrt);
+        _values.addcdiv_(_m, denominator, value: -lr * biasCorrection2Sqrt / biasCorrection1);
     }
 
     public void Dispose()

@@ -91,15 +91,17 @@ public sealed class DistributedTests
     public void CancellationOnOneRankStopsEveryRank()
     {
         RequireMpirun();
-        var (code, output) = Run(2, "cancel", Prefix("cancel"));
+        string prefix = Prefix("cancel");
+        var (code, output) = Run(2, "cancel", prefix);
         Assert.AreNotEqual(0, code, output);
-        StringAssert.Contains(output, "caught on rank 0: OperationCanceledException");
-        StringAssert.Contains(output, "caught on rank 1: OperationCanceledException: Rank 0 of 2 failed while starting epoch 2");
+        StringAssert.StartsWith(File.ReadAllText($"{prefix}.caught.rank0.txt"), "caught on rank 0: OperationCanceledException", output);
+        StringAssert.StartsWith(File.ReadAllText($"{prefix}.caught.rank1.txt"),
+            "caught on rank 1: OperationCanceledException: Rank 0 of 2 failed while starting epoch 2", output);
         Assert.IsFalse(output.Contains("trained (unexpected)", StringComparison.Ordinal), output);
     }
 
     [TestMethod]
-    public void ShardedDataAgreesOnStepsAndComputesStatisticsOverAllShards()
+    public void ShardedDataAgreesOnStepsAndComputesStatisticsAndVocabulariesOverAllShards()
     {
         RequireMpirun();
         string prefix = Prefix("sharded");
@@ -114,24 +116,32 @@ public sealed class DistributedTests
             for (int j = 0; j < expected[key].Length; j++)
                 Assert.AreEqual(expected[key][j], root[key][j], 1e-9 * Math.Max(1, Math.Abs(expected[key][j])), $"{key}[{j}]");
         // The same number of steps and rows per epoch on every rank: the shards hold 96, 192 and 289 rows.
-        var lines = output.Split('\n').Where(l => l.Contains("rows in epoch 1", StringComparison.Ordinal)).Select(l => l.Trim()).ToArray();
-        Assert.AreEqual(3, lines.Length, output);
-        Assert.AreEqual(1, lines.Select(l => l[(l.IndexOf(':') + 1)..]).Distinct().Count(), output);
+        var histories = Enumerable.Range(0, 3).Select(r => File.ReadAllText($"{prefix}.history.rank{r}.txt")).ToArray();
+        StringAssert.StartsWith(histories[0], "3 epochs, ");
+        Assert.AreEqual(1, histories.Distinct().Count(), string.Join(" | ", histories));
         Assert.IsTrue(root["@scores"].All(double.IsFinite), "non-finite test scores");
+        // The autoregressive vocabulary counts every shard (q and x occur in rank 2's only): one model on every rank.
+        var ar = Read($"{prefix}.sharded-ar.rank0.txt");
+        for (int r = 1; r < 3; r++)
+            AssertIdentical(ar, Read($"{prefix}.sharded-ar.rank{r}.txt"), $"autoregressive: rank {r} vs rank 0");
     }
 
     [TestMethod]
     public void ABadRowOnOneRankEndsTrainingOnEveryRankWithTheError()
     {
         RequireMpirun();
-        var (code, output) = Run(3, "fail", Prefix("fail"));
+        string prefix = Prefix("fail");
+        var (code, output) = Run(3, "fail", prefix);
         Assert.AreNotEqual(0, code, output);
         // Rank 2 held the NaN; every rank threw (none hung) and every message names the row.
+        var caught = Enumerable.Range(0, 3).Select(r => File.ReadAllText($"{prefix}.caught.rank{r}.txt")).ToArray();
         for (int r = 0; r < 3; r++)
-            StringAssert.Contains(output, $"caught on rank {r}: InvalidOperationException", output);
-        Assert.AreEqual(3, output.Split('\n').Count(l => l.StartsWith("caught on rank", StringComparison.Ordinal)
-            && l.Contains("non-finite value (NaN) at row 144", StringComparison.Ordinal)), output);
-        Assert.AreEqual(2, output.Split('\n').Count(l => l.Contains("Rank 2 of 3 failed while reading the training data", StringComparison.Ordinal)), output);
+        {
+            StringAssert.StartsWith(caught[r], $"caught on rank {r}: InvalidOperationException", output);
+            StringAssert.Contains(caught[r], "non-finite value (NaN) at row 144", output);
+        }
+        for (int r = 0; r < 2; r++)
+            StringAssert.Contains(caught[r], "Rank 2 of 3 failed while reading the training data", output);
         Assert.IsFalse(output.Contains("trained (unexpected)", StringComparison.Ordinal), output);
     }
 
