@@ -169,10 +169,35 @@ public sealed class GenerativeAdversarialNetworkTransformer : GenerativeTransfor
     /// <returns>One row of <see cref="GenerativeTransformerBase.InputDimension"/> values per code.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="latentCodes"/> is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException">A code is null, has the wrong length, or holds NaN or infinity.</exception>
+    /// <exception cref="InvalidOperationException">The model is conditional: use an overload that takes the condition.</exception>
     public float[][] Generate(IReadOnlyList<float[]> latentCodes)
     {
         Host.CheckValue(latentCodes, nameof(latentCodes));
         CheckUnconditional("Generate(latentCodes)");
+        return GenerateGiven(latentCodes, null);
+    }
+
+    /// <summary>
+    /// The rows a conditional generator makes from given noise vectors for one value of its key condition (see
+    /// <see cref="Sample(int, object, int?)"/> for the forms the value may take): G([z, c]) in the feature column's units.
+    /// </summary>
+    /// <exception cref="ArgumentException">A code is malformed, or the condition is unknown (the message lists the known values).</exception>
+    public float[][] Generate(IReadOnlyList<float[]> latentCodes, object condition)
+    {
+        Host.CheckValue(latentCodes, nameof(latentCodes));
+        return GenerateGiven(latentCodes, EncodeCondition(condition));
+    }
+
+    /// <summary>The rows a GAN conditioned on a float vector column makes from given noise vectors for one condition vector.</summary>
+    /// <exception cref="ArgumentException">A code is malformed, or the condition vector has the wrong size or a non-finite value.</exception>
+    public float[][] Generate(IReadOnlyList<float[]> latentCodes, float[] condition)
+    {
+        Host.CheckValue(latentCodes, nameof(latentCodes));
+        return GenerateGiven(latentCodes, EncodeCondition(condition));
+    }
+
+    private float[][] GenerateGiven(IReadOnlyList<float[]> latentCodes, float[]? condition)
+    {
         int l = LatentDimension;
         var flat = new float[latentCodes.Count * l];
         for (int i = 0; i < latentCodes.Count; i++)
@@ -191,7 +216,8 @@ public sealed class GenerativeAdversarialNetworkTransformer : GenerativeTransfor
             using var scope = NewDisposeScope();
             using var inference = inference_mode();
             var z = tensor(flat.AsSpan(start * l, n * l).ToArray(), new long[] { n, l });   // [n, L]
-            Split(GenerateUnits(z), rows, start);
+            var c = condition is null ? null : tensor(condition).unsqueeze(0).expand(n, condition.Length);   // [n, C]
+            Split(GenerateUnits(z, c), rows, start);
         }
         return rows;
     }

@@ -203,11 +203,32 @@ public sealed class VariationalAutoencoderTransformer : GenerativeTransformerBas
     }
 
     /// <summary>Decoder means of latent codes of <see cref="LatentDimension"/> values (probabilities for Bernoulli).</summary>
+    /// <exception cref="InvalidOperationException">The model is conditional: use an overload that takes the condition.</exception>
     public float[][] Decode(IReadOnlyList<float[]> latentCodes)
     {
         Host.CheckValue(latentCodes, nameof(latentCodes));
         CheckUnconditional("Decode(latentCodes)");
         return RunRows(latentCodes, LatentDimension, nameof(latentCodes), z => _network.DecodeMean(z));
+    }
+
+    /// <summary>
+    /// Decoder means of latent codes given one value of a conditional VAE's key condition (see
+    /// <see cref="Sample(int, object, int?)"/> for the forms the value may take): p(x | z, c) for every code.
+    /// </summary>
+    /// <exception cref="ArgumentException">A code has the wrong length, or the condition is unknown (the message lists the known values).</exception>
+    public float[][] Decode(IReadOnlyList<float[]> latentCodes, object condition)
+        => DecodeGiven(latentCodes, EncodeCondition(condition));
+
+    /// <summary>Decoder means of latent codes given one condition vector of a VAE conditioned on a float vector column.</summary>
+    /// <exception cref="ArgumentException">A code has the wrong length, or the condition vector has the wrong size or a non-finite value.</exception>
+    public float[][] Decode(IReadOnlyList<float[]> latentCodes, float[] condition)
+        => DecodeGiven(latentCodes, EncodeCondition(condition));
+
+    private float[][] DecodeGiven(IReadOnlyList<float[]> latentCodes, float[] condition)
+    {
+        Host.CheckValue(latentCodes, nameof(latentCodes));
+        return RunRows(latentCodes, LatentDimension, nameof(latentCodes),
+            z => _network.DecodeMean(z, tensor(condition).unsqueeze(0).expand(z.shape[0], condition.Length)));
     }
 
     private float[][] RunRows(IReadOnlyList<float[]> rows, int width, string paramName, Func<Tensor, Tensor> map)

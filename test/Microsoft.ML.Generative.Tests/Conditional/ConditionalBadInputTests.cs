@@ -144,6 +144,8 @@ public sealed class ConditionalBadInputTests
         var text = Assert.Throws<ArgumentException>(() => gan.Sample(5, "Gentoo", seed: 1));
         StringAssert.Contains(text.Message, "raw key, a uint from 1 to 3");
         Assert.Throws<InvalidOperationException>(() => gan.Generate(new[] { new float[4] }));
+        Assert.Throws<ArgumentException>(() => gan.Generate(new[] { new float[4] }, 7u));
+        Assert.Throws<ArgumentException>(() => vae.Decode(new[] { new float[2] }, "Emperor"));
 
         // Vector conditions: the size and finiteness are checked.
         var vector = ml.Generative().GenerativeAdversarialNetwork(ConditionalTests.Gan("Context", 1)).Fit(data);

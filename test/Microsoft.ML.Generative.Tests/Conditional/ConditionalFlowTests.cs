@@ -106,5 +106,11 @@ public sealed class ConditionalFlowTests
         CollectionAssert.AreEqual(scores, loaded.Transform(data).GetColumn<float>("LogLikelihood").ToArray());
         CollectionAssert.AreEqual(sample, Features(flow2.Sample(30, "Chinstrap", seed: 3)).SelectMany(r => r).ToArray());
         Assert.Throws<InvalidOperationException>(() => flow2.Sample(3, seed: 1));
+
+        // Determinism: the same MLContext seed gives the same conditional flow.
+        var ml2 = new MLContext(seed: 1);
+        var data2 = ml2.Data.LoadFromEnumerable(ConditionalTestData.Classes(300));
+        var again = ml2.Transforms.Conversion.MapValueToKey("SpeciesKey", "Species").Append(ml2.Generative().NormalizingFlow(options)).Fit(data2);
+        CollectionAssert.AreEqual(sample, Features(again.LastTransformer.Sample(30, "Chinstrap", seed: 3)).SelectMany(r => r).ToArray());
     }
 }

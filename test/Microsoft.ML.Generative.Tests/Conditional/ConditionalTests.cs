@@ -50,6 +50,23 @@ public sealed class ConditionalTests
 
     private static float[][] Features(IDataView data) => data.GetColumn<float[]>("Features").ToArray();
 
+    /// <summary>The latent codes Sample draws: z ~ N(0, I) from a TorchSharp generator seeded with <paramref name="seed"/>.</summary>
+    private static float[][] Codes(int count, int dimension, int seed)
+    {
+        using var generator = new torch.Generator((ulong)seed);
+        using var z = torch.randn(new long[] { count, dimension }, generator: generator);
+        var flat = z.data<float>().ToArray();
+        return Enumerable.Range(0, count).Select(i => flat.AsSpan(i * dimension, dimension).ToArray()).ToArray();
+    }
+
+    private static void AssertSameRows(float[][] expected, float[][] actual)
+    {
+        Assert.AreEqual(expected.Length, actual.Length);
+        for (int i = 0; i < expected.Length; i++)
+            for (int j = 0; j < expected[i].Length; j++)
+                Assert.AreEqual(expected[i][j], actual[i][j], 1e-5 * Math.Max(1, Math.Abs(expected[i][j])), $"row {i}, value {j}");
+    }
+
     /// <summary>Per-feature means of rows.</summary>
     private static double[] Means(float[][] rows) => Enumerable.Range(0, rows[0].Length).Select(j => rows.Average(r => (double)r[j])).ToArray();
 
@@ -79,6 +96,8 @@ public sealed class ConditionalTests
         // The value and its raw key name the same condition: the same rows for the same seed.
         CollectionAssert.AreEqual(Features(model.Sample(20, "Gentoo", seed: 5)).SelectMany(r => r).ToArray(),
             Features(model.Sample(20, 3u, seed: 5)).SelectMany(r => r).ToArray());
+        // Decode(codes, condition) is Sample's map: the same z ~ N(0, I) from Generator(seed) gives the same rows.
+        AssertSameRows(Features(model.Sample(20, "Chinstrap", seed: 6)), model.Decode(Codes(20, model.LatentDimension, 6), "Chinstrap"));
         // Exact conditioning: every row of a draw is decoded with the asked condition (not a mixture that merely favours it).
         var rows = Features(model.Sample(200, "Adelie", seed: 9));
         Assert.IsTrue(rows.Count(r => r[0] > 1.5) >= 190, $"{rows.Count(r => r[0] > 1.5)} of 200 Adelie rows look like Adelie rows");
@@ -97,6 +116,7 @@ public sealed class ConditionalTests
             Assert.IsNull(model.ConditionValues, "a key without key values");
             for (uint k = 1; k <= 3; k++)
                 AssertOfClass(Features(model.Sample(300, k, seed: (int)k)), (int)k, $"cGAN ({conditioning}), class {k}");
+            AssertSameRows(Features(model.Sample(20, 2u, seed: 6)), model.Generate(Codes(20, model.LatentDimension, 6), 2u));
         }
     }
 
@@ -235,5 +255,22 @@ public sealed class ConditionalTests
         CollectionAssert.AreEqual(expected.ToArray(), File.ReadAllLines(output));
         var expectedSamples = Features(vae.Sample(25, 2u, seed: 7)).Select(r => string.Join(" ", r.Select(v => v.ToString("R", CultureInfo.InvariantCulture))));
         CollectionAssert.AreEqual(expectedSamples.ToArray(), File.ReadAllLines(samples));
+
+        // The conditional GAN (projection discriminator) and flow, the same way.
+        var cgan = ml.Generative().GenerativeAdversarialNetwork(Gan("Class", epochs: 2)).Fit(ml.Data.LoadFromEnumerable(rows));
+        var flowOptions = new Microsoft.ML.Generative.Flows.NormalizingFlowOptions { ConditionColumnName = "Class", NumberOfLayers = 2, HiddenLayerSizes = new[] { 16 }, NumberOfEpochs = 2 };
+        var cflow = ml.Generative().NormalizingFlow(flowOptions).Fit(ml.Data.LoadFromEnumerable(rows));
+        foreach (var (model, column) in new (GenerativeTransformerBase, string)[] { (cgan, "DiscriminatorScore"), (cflow, "LogLikelihood") })
+        {
+            ml.Model.Save(model, ml.Data.LoadFromEnumerable(rows).Schema, zip);
+            ModelFiles.RunLoader(loader, zip, input, output, column, "key:Class:3");
+            ModelFiles.RunLoader(loader, zip, input, samples, "@Sample:25:7:3", "key:Class:3");
+            var expectedScores = model.Transform(ml.Data.LoadFromEnumerable(test)).GetColumn<float>(column)
+                .Select(v => v.ToString("R", CultureInfo.InvariantCulture));
+            CollectionAssert.AreEqual(expectedScores.ToArray(), File.ReadAllLines(output), column);
+            var drawn = model is GenerativeAdversarialNetworkTransformer g ? g.Sample(25, 3u, seed: 7) : ((Microsoft.ML.Generative.Flows.NormalizingFlowTransformer)model).Sample(25, 3u, seed: 7);
+            CollectionAssert.AreEqual(Features(drawn).Select(r => string.Join(" ", r.Select(v => v.ToString("R", CultureInfo.InvariantCulture)))).ToArray(),
+                File.ReadAllLines(samples), column);
+        }
     }
 }
