@@ -185,6 +185,7 @@ internal sealed class MaskedLinear : nn.Module<Tensor, Tensor>
 internal sealed class MaskedAutoregressive : FlowLayer
 {
     private readonly Sequential made;
+    private readonly Sequential? conditionPath;
     private readonly int _dimension;
 
     public MaskedAutoregressive(int dimension, IReadOnlyList<int> hidden, bool reversed, int conditionWidth = 0) : base(nameof(MaskedAutoregressive))
@@ -216,12 +217,23 @@ internal sealed class MaskedAutoregressive : FlowLayer
         ZeroInitialize(output.Linear);
         layers.Add(("output", output));
         made = nn.Sequential(layers);
+        if (conditionWidth > 0)
+        {
+            // The first feature in the order has no earlier feature: its outputs see no hidden unit (degree < 1),
+            // so MADE alone would leave its μ and α independent of c (with one feature, the whole layer). A small
+            // MLP of c alone adds to every output (zero-initialized, so the layer still starts as the identity).
+            var last = nn.Linear(hidden[0], 2 * dimension);
+            ZeroInitialize(last);
+            conditionPath = nn.Sequential(("linear", nn.Linear(conditionWidth, hidden[0])), ("activation", nn.ReLU()), ("output", last));
+        }
         RegisterComponents();
     }
 
     private (Tensor Mu, Tensor Alpha) Parameters(Tensor x, Tensor? c)
     {
         var h = made.forward(WithCondition(x, c));                                       // [B, 2D]
+        if (conditionPath is not null && c is not null)
+            h = h + conditionPath.forward(c);
         return (h.narrow(1, 0, _dimension), SoftClamp(h.narrow(1, _dimension, _dimension), LogScaleBound));
     }
 

@@ -87,7 +87,7 @@ internal sealed class GanNetwork : nn.Module<Tensor, Tensor>
     private readonly Sequential generator;
     private readonly Sequential discriminator;
     private readonly nn.Module<Tensor, Tensor>? discriminatorOutput;   // ψ of the projection discriminator
-    private readonly Linear? conditionProjection;                      // V: [N, C] -> [N, H_last], no bias
+    private readonly nn.Module<Tensor, Tensor>? conditionProjection;   // V: [N, C] -> [N, H_last] (no bias unless spectrally normalized)
     private readonly Sequential? generatorEma;
     private readonly Tensor center;      // [D], c_j = (min_j + max_j) / 2
     private readonly Tensor halfRange;   // [D], h_j = (max_j − min_j) / 2 (0 for a constant feature)
@@ -129,7 +129,11 @@ internal sealed class GanNetwork : nn.Module<Tensor, Tensor>
         {
             discriminator = nn.Sequential(layers);   // φ: [N, D] -> [N, H_last]
             discriminatorOutput = MakeLinear(width, 1, architecture.SpectralNormalization);
-            conditionProjection = nn.Linear(architecture.ConditionWidth, width, hasBias: false);
+            // With spectral normalization V is normalized too (Miyato and Koyama 2018): otherwise (Vc)ᵀφ(x) leaves D's
+            // Lipschitz constant unbounded, which a Wasserstein critic without a gradient penalty relies on.
+            conditionProjection = architecture.SpectralNormalization
+                ? new SpectralNormLinear(architecture.ConditionWidth, width)
+                : nn.Linear(architecture.ConditionWidth, width, hasBias: false);
         }
         else
         {

@@ -173,7 +173,7 @@ public sealed class GenerativeAdversarialNetworkTransformer : GenerativeTransfor
     public float[][] Generate(IReadOnlyList<float[]> latentCodes)
     {
         Host.CheckValue(latentCodes, nameof(latentCodes));
-        CheckUnconditional("Generate(latentCodes)");
+        CheckUnconditional("Generate(latentCodes)", "Call Generate(latentCodes, condition).");
         return GenerateGiven(latentCodes, null);
     }
 

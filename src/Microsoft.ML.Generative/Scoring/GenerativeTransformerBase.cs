@@ -62,14 +62,20 @@ public abstract class GenerativeTransformerBase : GenerativeTransformerCore
         return Condition.Encode(condition, Host, nameof(condition));
     }
 
-    /// <summary>Refuses an unconditional call on a conditional model, naming the overload to use.</summary>
-    private protected void CheckUnconditional(string member)
+    /// <summary>
+    /// Refuses an unconditional call on a conditional model, naming what to use instead: <paramref name="alternative"/>
+    /// (e.g. "Decode(latentCodes, condition)"), or by default the conditional <c>Sample</c> overload.
+    /// </summary>
+    private protected void CheckUnconditional(string member, string? alternative = null)
     {
         if (Condition is not null)
+        {
+            string example = Condition.IsKey ? (Condition.KeyValues?.Count > 0 ? $"\"{Condition.KeyValues[0]}\"" : "1u") : $"new float[{Condition.Width}]";
             throw Host.Except(
-                $"This model is conditioned on the {Condition.Describe()}: {member} needs the condition. Call the overload that takes it, "
-                + $"for example Sample(count, {(Condition.IsKey ? (Condition.KeyValues?.Count > 0 ? $"\"{Condition.KeyValues[0]}\"" : "1u") : $"new float[{Condition.Width}]")}, seed) "
-                + "(in Sample(count, n) the second number is the seed, not the condition).");
+                $"This model is conditioned on the {Condition.Describe()}: {member} needs the condition. "
+                + (alternative ?? $"Call the overload that takes it, for example Sample(count, {example}, seed) "
+                    + "(in Sample(count, n) the second number is the seed, not the condition)."));
+        }
     }
 
     /// <summary>The seed of a draw: the caller's, or a fresh one from the MLContext's random source.</summary>

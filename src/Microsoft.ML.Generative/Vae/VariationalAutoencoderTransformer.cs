@@ -198,7 +198,7 @@ public sealed class VariationalAutoencoderTransformer : GenerativeTransformerBas
     public float[][] Encode(IReadOnlyList<float[]> rows)
     {
         Host.CheckValue(rows, nameof(rows));
-        CheckUnconditional("Encode(rows)");
+        CheckUnconditional("Encode(rows)", "Encode each row given its own condition with Transform on rows that carry the condition column (the latent means are its Latent column).");
         return RunRows(rows, InputDimension, nameof(rows), x => _network.Encode(x).Mu);
     }
 
@@ -207,7 +207,7 @@ public sealed class VariationalAutoencoderTransformer : GenerativeTransformerBas
     public float[][] Decode(IReadOnlyList<float[]> latentCodes)
     {
         Host.CheckValue(latentCodes, nameof(latentCodes));
-        CheckUnconditional("Decode(latentCodes)");
+        CheckUnconditional("Decode(latentCodes)", "Call Decode(latentCodes, condition).");
         return RunRows(latentCodes, LatentDimension, nameof(latentCodes), z => _network.DecodeMean(z));
     }
 

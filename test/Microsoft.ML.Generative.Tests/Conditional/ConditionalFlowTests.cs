@@ -76,6 +76,11 @@ public sealed class ConditionalFlowTests
         double mean2 = Features(flow.Sample(400, 2u, seed: 1)).Average(r => r[0]);
         Assert.AreEqual(-2, mean1, 0.3, "one-feature spline, class 1");
         Assert.AreEqual(3, mean2, 0.3, "one-feature spline, class 2");
+        // One feature with MAF: the feature is first in every layer's order, so only the condition's own path
+        // (not MADE's masked units) can make its shift and scale depend on the class (a review found it ignored).
+        var oneMaf = ml.Generative().NormalizingFlow(Flow("Class", FlowArchitecture.MaskedAutoregressive)).Fit(ml.Data.LoadFromEnumerable(rows));
+        Assert.AreEqual(-2, Features(oneMaf.Sample(400, 1u, seed: 1)).Average(r => r[0]), 0.3, "one-feature MAF, class 1");
+        Assert.AreEqual(3, Features(oneMaf.Sample(400, 2u, seed: 1)).Average(r => r[0]), 0.3, "one-feature MAF, class 2");
 
         // A vector condition (MAF: the condition inputs connect to every unit).
         var data = ml.Data.LoadFromEnumerable(ConditionalTestData.Classes(600));
