@@ -134,8 +134,9 @@ public sealed class ConditionalBadInputTests
         Assert.Throws<ArgumentException>(() => vae.Sample(10, new[] { 1f, 2f }, seed: 1));   // a key model takes a value, not a vector
         var unconditional = Assert.Throws<InvalidOperationException>(() => vae.Sample(10, seed: 1));
         StringAssert.Contains(unconditional.Message, "Sample(count, \"Adelie\", seed)");
-        Assert.Throws<InvalidOperationException>(() => vae.Encode(new[] { new float[4] }));
-        Assert.Throws<InvalidOperationException>(() => vae.Decode(new[] { new float[2] }));
+        // Each names what to use instead (a review found Encode pointing to a Sample overload).
+        StringAssert.Contains(Assert.Throws<InvalidOperationException>(() => vae.Encode(new[] { new float[4] })).Message, "Transform");
+        StringAssert.Contains(Assert.Throws<InvalidOperationException>(() => vae.Decode(new[] { new float[2] })).Message, "Decode(latentCodes, condition)");
         Assert.Throws<ArgumentException>(() => vae.Sample(0, "Gentoo", seed: 1));
 
         // A key without key values takes raw keys (any integer type), and says so.
@@ -143,7 +144,7 @@ public sealed class ConditionalBadInputTests
         Assert.AreEqual(5, gan.Sample(5, 2, seed: 1).GetColumn<float[]>("Features").Count());
         var text = Assert.Throws<ArgumentException>(() => gan.Sample(5, "Gentoo", seed: 1));
         StringAssert.Contains(text.Message, "raw key, a uint from 1 to 3");
-        Assert.Throws<InvalidOperationException>(() => gan.Generate(new[] { new float[4] }));
+        StringAssert.Contains(Assert.Throws<InvalidOperationException>(() => gan.Generate(new[] { new float[4] })).Message, "Generate(latentCodes, condition)");
         Assert.Throws<ArgumentException>(() => gan.Generate(new[] { new float[4] }, 7u));
         Assert.Throws<ArgumentException>(() => vae.Decode(new[] { new float[2] }, "Emperor"));
 
