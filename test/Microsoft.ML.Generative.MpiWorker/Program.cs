@@ -3,6 +3,12 @@
 //   train    VAE, flow and GAN on fixed synthetic data with DistributedTraining = Auto; every rank writes
 //            <prefix>.<family>.rank<r>.txt: each weight tensor (name, values) and the test rows' scores.
 //   sharded  the flow on data split unevenly over the ranks (ShardedData = true); same output.
+//   sharded-gan  unconditional and conditional GANs on sharded training and validation data; rank 0 writes
+//            <prefix>.fd.txt: per model, the last epoch's validation Fréchet distance from the history and the one a fresh
+//            objective computes in this one process over all validation rows for the trained weights.
+//   empty    sharded VAE (ValidationFraction) and GAN (own validation shards): on 3 ranks the shards are [A, empty, B],
+//            on 2 ranks [A, B]; same output as train (vae-empty, gan-empty), plus the GAN's validation Fréchet distance.
+//   empty-ar the autoregressive model with rank 1's shard empty: the job must end with the error naming the rank.
 //   fail     sharded, and the last rank's shard holds a NaN: every rank prints "caught on rank r: <message>" and exits 3.
 //   cancel   the VAE; rank 0 cancels its token after epoch 1: every rank prints "caught on rank r: ..." and exits 3.
 //   abort    the VAE, and rank 0's progress callback throws (only rank 0 sees it): the job must end, not hang.
@@ -86,6 +92,80 @@ try
             }
             break;
         }
+        case "sharded-gan":
+        {
+            // 1,100 validation rows in shards of 183, 367 and 550 (3 ranks); at most 1,030 of them are compared with
+            // generated rows, so rank 2's last rows fall past the cap and the generated rows span three chunks of 512.
+            var lines = new System.Collections.Generic.List<string>();
+            foreach (bool conditional in new[] { false, true })
+            {
+                var train = ClassRows(577, 41);
+                var validation = ClassRows(1100, 42);
+                var options = new GenerativeAdversarialNetworkOptions
+                {
+                    LatentDimension = 4, GeneratorHiddenLayerSizes = new[] { 16 }, DiscriminatorHiddenLayerSizes = new[] { 16 },
+                    NumberOfEpochs = 2, BatchSize = 64, Seed = 5, DistributedTraining = DistributedTraining.Auto, ShardedData = true,
+                    MaximumValidationSamples = 1030, ConditionColumnName = conditional ? "Class" : null,
+                };
+                var trainShard = Shard(train.Length, rank, size);
+                var validationShard = Shard(validation.Length, rank, size);
+                var model = ml.Generative().GenerativeAdversarialNetwork(options).Fit(
+                    ml.Data.LoadFromEnumerable(train.Skip(trainShard.Start).Take(trainShard.Count)),
+                    ml.Data.LoadFromEnumerable(validation.Skip(validationShard.Start).Take(validationShard.Count)));
+                double sharded = model.TrainingHistory[^1].ValidationLosses!["FrechetDistance"];
+                // The one-process figure for the same weights over all validation rows ([x, one-hot class] rows).
+                var network = (GanNetwork)model.Network;
+                using var noise = new torch.Generator(0);
+                using var objective = new GanObjective(network, options, noise, (ulong)options.Seed!.Value + 3);
+                var all = validation.SelectMany(r => conditional ? r.Features.Concat(Enumerable.Range(0, 3).Select(k => k == r.Class ? 1f : 0f)) : r.Features).ToArray();
+                using var tensor = torch.tensor(all).view(validation.Length, -1);
+                using var source = new Microsoft.ML.Generative.Data.InMemoryBatchSource(tensor.alias(), conditionWidth: conditional ? 3 : 0);
+                var host = ((Microsoft.ML.Runtime.IHostEnvironment)ml).Register("reference");
+                double single = TrainingEngine.Evaluate(host, objective, source, options.BatchSize)[GanObjective.FrechetIndex];
+                lines.Add($"{(conditional ? "conditional" : "unconditional")}\t{sharded.ToString("R", CultureInfo.InvariantCulture)} {single.ToString("R", CultureInfo.InvariantCulture)}");
+            }
+            File.WriteAllLines($"{prefix}.fd.rank{rank}.txt", lines);
+            break;
+        }
+        case "empty":
+        {
+            // Rank 1 of 3 holds no rows: the run must equal the 2-rank run on the same two non-empty shards.
+            bool empty = size == 3 && rank == 1;
+            int part = size == 3 && rank == 2 ? 1 : rank;   // which of the two shards this rank holds
+            var vaeRows = Rows(577, 12, 11, unit: true);
+            var vaeShard = empty ? Array.Empty<float[]>() : part == 0 ? vaeRows.Take(200).ToArray() : vaeRows.Skip(200).ToArray();
+            var vaeOptions = VaeOptions();
+            vaeOptions.ShardedData = true;
+            vaeOptions.ValidationFraction = 0.2;
+            vaeOptions.EarlyStoppingPatience = 2;
+            var vaeModel = ml.Generative().VariationalAutoencoder(vaeOptions).Fit(Load(vaeShard, 12));
+            Write("vae-empty", vaeModel.Network, vaeModel.Transform(Load(Rows(100, 12, 12, unit: true))));
+
+            var train = ClassRows(577, 41);
+            var validation = ClassRows(700, 42);
+            var gan = new GenerativeAdversarialNetworkOptions
+            {
+                LatentDimension = 4, GeneratorHiddenLayerSizes = new[] { 16 }, DiscriminatorHiddenLayerSizes = new[] { 16 },
+                NumberOfEpochs = 2, BatchSize = 64, Seed = 5, DistributedTraining = DistributedTraining.Auto, ShardedData = true,
+                ConditionColumnName = "Class",
+            };
+            ClassRow[] Part(ClassRow[] rows, int split) => empty ? Array.Empty<ClassRow>() : part == 0 ? rows.Take(split).ToArray() : rows.Skip(split).ToArray();
+            var ganModel = ml.Generative().GenerativeAdversarialNetwork(gan).Fit(
+                ml.Data.LoadFromEnumerable(Part(train, 250)), ml.Data.LoadFromEnumerable(Part(validation, 300)));
+            Write("gan-empty", ganModel.Network, ganModel.Transform(ml.Data.LoadFromEnumerable(ClassRows(100, 43))), "DiscriminatorScore");
+            File.AppendAllText($"{prefix}.gan-empty.rank{rank}.txt",
+                $"@fd\t{string.Join(" ", ganModel.TrainingHistory.Select(h => h.ValidationLosses!["FrechetDistance"].ToString("R", CultureInfo.InvariantCulture)))}\n");
+            break;
+        }
+        case "empty-ar":
+        {
+            var texts = TextRows(203, 31);
+            var ar = ArOptions();
+            ar.ShardedData = true;
+            ml.Generative().AutoregressiveModel(ar).Fit(ml.Data.LoadFromEnumerable(rank == 1 ? Array.Empty<TextRow>() : texts));
+            Console.WriteLine($"rank {rank}: trained (unexpected)");
+            return 0;
+        }
         case "fail":
         {
             var (start, count) = Shard(577, rank, size);
@@ -149,9 +229,9 @@ NormalizingFlowOptions FlowOptions() => new()
     Seed = 4, DistributedTraining = DistributedTraining.Auto,
 };
 
-IDataView Load(float[][] rows) => ml.Data.LoadFromEnumerable(rows.Select(r => new Row { Features = r }),
+IDataView Load(float[][] rows, int? width = null) => ml.Data.LoadFromEnumerable(rows.Select(r => new Row { Features = r }),
     Microsoft.ML.Data.SchemaDefinition.Create(typeof(Row)).Also(s => s[0].ColumnType = new Microsoft.ML.Data.VectorDataViewType(
-        Microsoft.ML.Data.NumberDataViewType.Single, rows[0].Length)));
+        Microsoft.ML.Data.NumberDataViewType.Single, width ?? rows[0].Length)));
 
 void Write(string family, torch.nn.Module network, IDataView scored, string scoreColumn = "Score")
 {
@@ -200,6 +280,18 @@ static (int Start, int Count) Shard(int rows, int rank, int size)
     return (start, end - start);
 }
 
+// Two features whose mean depends on the class (0, 1, 2).
+static ClassRow[] ClassRows(int n, int seed)
+{
+    var random = new Random(seed);
+    double Normal() => Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble());
+    return Enumerable.Range(0, n).Select(_ =>
+    {
+        uint k = (uint)random.Next(3);
+        return new ClassRow { Class = k, Features = new[] { (float)(2.0 * k + Normal()), (float)(k - 1 + 0.5 * Normal()) } };
+    }).ToArray();
+}
+
 static float[][] Rows(int n, int d, int seed, bool unit)
 {
     var random = new Random(seed);
@@ -219,6 +311,16 @@ static float[][] Rows(int n, int d, int seed, bool unit)
 internal sealed class Row
 {
     public float[] Features { get; set; } = Array.Empty<float>();
+}
+
+internal sealed class ClassRow
+{
+    [VectorType(2)]
+    public float[] Features { get; set; } = Array.Empty<float>();
+
+    /// <summary>0 … 2 (LoadFromEnumerable reads a key field 0-based: raw keys 1 … 3).</summary>
+    [KeyType(3)]
+    public uint Class { get; set; }
 }
 
 internal sealed class TextRow

@@ -57,7 +57,12 @@ public sealed class AutoregressiveModelEstimator : GenerativeEstimatorCore<Autor
         var vocabulary = LearnVocabulary(input, index, kind, options);
         var sequences = Encode(input, vocabulary);
         if (sequences.Count == 0)
-            throw Host.Except($"Training data is empty: column '{options.InputColumnName}' has no rows.");
+        {
+            throw Host.Except(ShardedCommunicator is { } shards
+                ? $"Rank {shards.Rank} of {shards.Size}: this rank's shard of the training data is empty (column '{options.InputColumnName}' has no rows; ShardedData = true). "
+                  + "The autoregressive model needs at least one sequence in every shard: give this rank rows, or launch fewer ranks."
+                : $"Training data is empty: column '{options.InputColumnName}' has no rows.");
+        }
         if (sequences.All(s => s.Length <= 2))
             throw Host.Except($"All {sequences.Count} training sequences in column '{options.InputColumnName}' are empty (or missing): there is nothing to learn but the end token.");
 

@@ -15,7 +15,9 @@ namespace Microsoft.ML.Generative.Data;
 /// known-size <see cref="float"/> vector column is used as it is. The encoded condition travels as trailing columns
 /// of each feature row (<c>[x₁ … x_D, c₁ … c_C]</c>), in training batches and in scoring batches alike, so every
 /// family keeps one batch tensor and splits it where its network needs the condition. Saved with the model: the
-/// column name, its kind, its width and, for keys, the key values' texts (which <c>Sample</c> accepts).
+/// column name, its kind, its width and, for keys, the key values' texts (which <c>Sample</c> accepts) and how often
+/// each value occurred in the training rows (<see cref="KeyCounts"/>: <c>Sample(count, seed)</c> draws each row's
+/// condition at these frequencies).
 /// </summary>
 internal sealed class ConditionEncoding
 {
@@ -28,8 +30,9 @@ internal sealed class ConditionEncoding
 
     private readonly Dictionary<string, int>? _keyIndex;
 
-    private ConditionEncoding(string columnName, bool isKey, int width, string[]? keyValues, string? keyValueType)
+    private ConditionEncoding(string columnName, bool isKey, int width, string[]? keyValues, string? keyValueType, long[]? keyCounts = null)
     {
+        KeyCounts = keyCounts;
         ColumnName = columnName;
         IsKey = isKey;
         Width = width;
@@ -57,6 +60,48 @@ internal sealed class ConditionEncoding
 
     /// <summary>The key values' item type as ML.NET names it (for example "String" or "Single"), or null.</summary>
     public string? KeyValueType { get; }
+
+    /// <summary>
+    /// A key condition's counts in the training rows, index k for raw key k + 1 (all ranks' shards together in
+    /// data-parallel training); null for a vector condition, or a model saved before they were kept (format 0x00010002).
+    /// </summary>
+    public IReadOnlyList<long>? KeyCounts { get; }
+
+    /// <summary>This key condition with its training counts.</summary>
+    public ConditionEncoding WithKeyCounts(long[] counts)
+    {
+        if (!IsKey || counts.Length != Width)
+            throw new ArgumentException($"A key condition of {Width} values needs {Width} counts; got {counts.Length}.", nameof(counts));
+        return new ConditionEncoding(ColumnName, IsKey, Width, KeyValues?.ToArray(), KeyValueType, counts);
+    }
+
+    /// <summary>A key value's text for messages: its key value, or its raw key.</summary>
+    public string DescribeValue(int index)
+        => KeyValues is not null ? $"'{KeyValues[index]}'" : $"raw key {index + 1}";
+
+    /// <summary>The 0-based indices of the key values that never occurred in training (empty when the counts are unknown).</summary>
+    public int[] UnseenKeys()
+        => KeyCounts is null ? Array.Empty<int>() : Enumerable.Range(0, Width).Where(k => KeyCounts[k] == 0).ToArray();
+
+    /// <summary>
+    /// Counts each key value in the encoded training rows (one-hot condition columns after <paramref name="dimension"/>
+    /// features), in one unshuffled pass over <paramref name="rows"/>.
+    /// </summary>
+    public long[] CountKeys(BatchSource rows, int dimension)
+    {
+        var counts = new long[Width];
+        using var generator = new TorchSharp.torch.Generator(0);
+        foreach (var batch in rows.Batches(65_536, shuffle: false, generator, epoch: 0))
+        {
+            using var scope = TorchSharp.torch.NewDisposeScope();
+            using var _ = batch;
+            // One-hot rows: the column sums are the counts (exact in float64).
+            var sums = batch.narrow(1, dimension, Width).sum(new long[] { 0 }, type: TorchSharp.torch.ScalarType.Float64).data<double>().ToArray();
+            for (int k = 0; k < Width; k++)
+                counts[k] += (long)Math.Round(sums[k]);
+        }
+        return counts;
+    }
 
     /// <summary>"key 'Label' (10 values)" or "vector 'Cond' of 3 floats", for messages and logs.</summary>
     public string Describe()
@@ -375,7 +420,18 @@ internal sealed class ConditionEncoding
     //   bool     key (true) or float vector (false)
     //   int32    width (key cardinality K or vector size)
     //   bool     key values present; then string item type and K strings
+    //   bool     key counts present; then K int64 counts (from the transformers' format 0x00010003)
     public static void Save(BinaryWriter writer, ConditionEncoding? condition)
+    {
+        SaveDefinition(writer, condition);
+        if (condition is null)
+            return;
+        writer.Write(condition.KeyCounts is not null);
+        foreach (long n in condition.KeyCounts ?? Array.Empty<long>())
+            writer.Write(n);
+    }
+
+    private static void SaveDefinition(BinaryWriter writer, ConditionEncoding? condition)
     {
         writer.Write(condition is not null);
         if (condition is null)
@@ -391,8 +447,30 @@ internal sealed class ConditionEncoding
             writer.Write(v);
     }
 
-    /// <summary>Reads what <see cref="Save"/> wrote (null for an unconditional model).</summary>
-    public static ConditionEncoding? Load(BinaryReader reader, string modelName)
+    /// <summary>
+    /// Reads what <see cref="Save"/> wrote (null for an unconditional model); <paramref name="withCounts"/> for the
+    /// transformers' format 0x00010003 and later (0x00010002 had no key counts).
+    /// </summary>
+    public static ConditionEncoding? Load(BinaryReader reader, string modelName, bool withCounts)
+    {
+        var condition = LoadDefinition(reader, modelName);
+        if (condition is null || !withCounts || !reader.ReadBoolean())
+            return condition;
+        if (!condition.IsKey)
+            throw ModelPersistence.Corrupt(modelName, "a vector condition with key counts");
+        var counts = new long[condition.Width];
+        for (int k = 0; k < counts.Length; k++)
+        {
+            counts[k] = reader.ReadInt64();
+            if (counts[k] < 0)
+                throw ModelPersistence.Corrupt(modelName, $"a negative count ({counts[k]}) of condition value {k + 1}");
+        }
+        if (counts.Sum() == 0)
+            throw ModelPersistence.Corrupt(modelName, "condition counts that are all zero");
+        return condition.WithKeyCounts(counts);
+    }
+
+    private static ConditionEncoding? LoadDefinition(BinaryReader reader, string modelName)
     {
         if (!reader.ReadBoolean())
             return null;

@@ -19,12 +19,15 @@ internal static class TrainingData
         GenerativeTrainerOptions options, Func<ReadOnlySpan<float>, string?>? rowCheck, int seed, ConditionEncoding? condition = null)
     {
         long cap = (long)options.MaxCachedMegabytes << 20;
+        // Sharded data-parallel training: this rank's shard may be empty (it then trains on a stand-in row with weight 0;
+        // the engine refuses data that are empty on every rank).
+        bool emptyShardAllowed = options.ShardedData && global::Microsoft.ML.Generative.Distributed.Communicator.ForTraining(options.DistributedTraining) is not null;
         if (validationData is not null)
         {
-            var train = Open(host, ch, input, "Training", options, rowCheck, cap, seed, _ => true, condition);
+            var train = Open(host, ch, input, "Training", options, rowCheck, cap, seed, _ => true, condition, emptyShardAllowed);
             try
             {
-                var validation = Open(host, ch, validationData, "Validation", options, rowCheck, cap, seed, _ => true, condition);
+                var validation = Open(host, ch, validationData, "Validation", options, rowCheck, cap, seed, _ => true, condition, emptyShardAllowed);
                 int validationDimension = validation.Dimension;
                 if (validationDimension != train.Dimension)
                 {
@@ -43,10 +46,10 @@ internal static class TrainingData
         }
 
         if (options.ValidationFraction <= 0)
-            return (Open(host, ch, input, "Training", options, rowCheck, cap, seed, _ => true, condition), null);
+            return (Open(host, ch, input, "Training", options, rowCheck, cap, seed, _ => true, condition, emptyShardAllowed), null);
 
         double fraction = options.ValidationFraction;
-        var cached = TryCache(host, ch, input, "Training", options, rowCheck, cap, _ => true, condition);
+        var cached = TryCache(host, ch, input, "Training", options, rowCheck, cap, _ => true, condition, emptyShardAllowed);
         if (cached is not null)
         {
             // Exact hold-out: a seeded permutation of the cached rows.
@@ -54,7 +57,8 @@ internal static class TrainingData
             {
                 long rows = cached.Rows;
                 long holdOut = (long)Math.Round(rows * fraction);
-                host.CheckUserArg(holdOut >= 1 && holdOut < rows, nameof(options.ValidationFraction),
+                // A shard may give no row to either side; the engine checks that all shards together give some.
+                host.CheckUserArg(emptyShardAllowed || (holdOut >= 1 && holdOut < rows), nameof(options.ValidationFraction),
                     $"Holding out a fraction {fraction} of {rows} rows leaves no rows for training or none for validation.");
                 using var generator = new Generator((ulong)seed + 2);
                 using var order = randperm(rows, generator: generator);
@@ -69,19 +73,24 @@ internal static class TrainingData
         // Streaming hold-out: a row belongs to the validation set when a seeded hash of its row ID falls below the fraction.
         bool IsValidation(DataViewRowId id) => Uniform(id, seed) < fraction;
         var (trainStream, validationStream) = StreamHoldOut(host, ch, input, options, rowCheck, seed, IsValidation, condition);
-        host.CheckUserArg(trainStream.Rows > 0 && validationStream.Rows > 0, nameof(options.ValidationFraction),
+        host.CheckUserArg(emptyShardAllowed || (trainStream.Rows > 0 && validationStream.Rows > 0), nameof(options.ValidationFraction),
             $"Holding out a fraction {fraction} of the rows leaves no rows for training or none for validation.");
         return (trainStream, validationStream);
     }
 
     private static BatchSource Open(IHost host, IChannel ch, IDataView data, string role, GenerativeTrainerOptions options,
-        Func<ReadOnlySpan<float>, string?>? rowCheck, long cap, int seed, Func<DataViewRowId, bool> include, ConditionEncoding? condition)
-        => (BatchSource?)TryCache(host, ch, data, role, options, rowCheck, cap, include, condition)
+        Func<ReadOnlySpan<float>, string?>? rowCheck, long cap, int seed, Func<DataViewRowId, bool> include, ConditionEncoding? condition,
+        bool emptyShardAllowed)
+        => (BatchSource?)TryCache(host, ch, data, role, options, rowCheck, cap, include, condition, emptyShardAllowed)
            ?? Stream(host, ch, data, role, options, rowCheck, seed, include, condition);
 
-    /// <summary>Reads the rows into one tensor, or returns null when they need more than <paramref name="cap"/> bytes.</summary>
+    /// <summary>
+    /// Reads the rows into one tensor, or returns null when they need more than <paramref name="cap"/> bytes. No rows is
+    /// an error, unless <paramref name="emptyShardAllowed"/> (an empty shard in sharded data-parallel training).
+    /// </summary>
     private static InMemoryBatchSource? TryCache(IHost host, IChannel ch, IDataView data, string role, GenerativeTrainerOptions options,
-        Func<ReadOnlySpan<float>, string?>? rowCheck, long cap, Func<DataViewRowId, bool> include, ConditionEncoding? condition)
+        Func<ReadOnlySpan<float>, string?>? rowCheck, long cap, Func<DataViewRowId, bool> include, ConditionEncoding? condition,
+        bool emptyShardAllowed = false)
     {
         // Features plus the encoded condition: one row of the cached matrix.
         int dim = FeatureColumn.Check(host, data.Schema, options.FeatureColumnName, out _) + (condition?.Width ?? 0);
@@ -114,10 +123,15 @@ internal static class TrainingData
             }
             rows++;
         }
-        if (rows == 0)
+        if (rows == 0 && !emptyShardAllowed)
             throw reader.NoRows();
         if (reader.Skipped > 0)
             ch.Warning("Skipped {0} {1} rows whose '{2}' values hold NaN or infinity.", reader.Skipped, role.ToLowerInvariant(), options.FeatureColumnName);
+        if (rows == 0)
+        {
+            ch.Warning("This rank's shard of the {0} data has no usable rows; it takes part in training with a stand-in row of weight 0.", role.ToLowerInvariant());
+            return new InMemoryBatchSource(zeros(0, dim), conditionWidth: condition?.Width ?? 0);
+        }
         if (values.Length != rows * dim)
             Array.Resize(ref values, (int)(rows * dim));
         // Shares the array (pinned while the tensor lives): no second copy of the data.

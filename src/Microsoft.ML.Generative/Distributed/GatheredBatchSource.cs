@@ -27,12 +27,16 @@ internal sealed class GatheredBatchSource : BatchSource
     {
         _local = local;
         _comm = comm;
-        var sizes = new long[] { local.Rows, local.Dimension, -local.Dimension };
+        // A conditional model's rows carry the encoded condition after the features: both widths must agree.
+        var sizes = new long[] { local.Rows, local.Dimension, -local.Dimension, local.ConditionWidth, -local.ConditionWidth };
         comm.AllReduce(sizes.AsSpan(0, 1));
-        comm.AllReduce(sizes.AsSpan(1, 2), MpiOp.Max);
+        comm.AllReduce(sizes.AsSpan(1, 4), MpiOp.Max);
         if (sizes[1] != -sizes[2])
             throw Communicator.MarkAgreed(new InvalidOperationException(
                 $"The ranks' shards have different feature widths (from {-sizes[2]} to {sizes[1]} values per row): every shard must have the same feature column."));
+        if (sizes[3] != -sizes[4])
+            throw Communicator.MarkAgreed(new InvalidOperationException(
+                $"The ranks' shards have different condition widths (from {-sizes[4]} to {sizes[3]} values per row): every shard must have the same condition column, with the same key values."));
         Rows = sizes[0];
     }
 
@@ -40,11 +44,13 @@ internal sealed class GatheredBatchSource : BatchSource
 
     public override int Dimension => _local.Dimension;
 
+    public override int ConditionWidth => _local.ConditionWidth;
+
     public override IEnumerable<Tensor> Batches(int batchSize, bool shuffle, Generator generator, int epoch)
     {
         if (shuffle)
             throw new NotSupportedException("The gathered shards are for passes in order only.");
-        int d = Dimension;
+        int d = Dimension + ConditionWidth;   // values per row: features, then the encoded condition
         for (int owner = 0; owner < _comm.Size; owner++)
         {
             if (owner == _comm.Rank)

@@ -150,7 +150,7 @@ internal sealed unsafe class MpiLibrary
     public static MpiLibrary Load(bool mpichLauncher = false)
     {
         string? configured = Environment.GetEnvironmentVariable(LibraryVariable);
-        IEnumerable<string> names = !string.IsNullOrWhiteSpace(configured) ? new[] { configured } : mpichLauncher ? MpichFirst : Candidates;
+        string[] names = !string.IsNullOrWhiteSpace(configured) ? new[] { configured } : SearchOrder(mpichLauncher);
         var errors = new StringBuilder();
         foreach (var name in names)
         {
@@ -161,10 +161,14 @@ internal sealed unsafe class MpiLibrary
         }
         throw new DllNotFoundException(
             "Distributed training needs an MPI library, and none could be loaded ("
-            + (string.IsNullOrWhiteSpace(configured) ? $"tried {string.Join(", ", Candidates)}" : $"{LibraryVariable} = '{configured}'")
+            // The names in the order they were tried (MPICH's first under an MPICH launcher).
+            + (string.IsNullOrWhiteSpace(configured) ? $"tried {string.Join(", ", names)}" : $"{LibraryVariable} = '{configured}'")
             + $"):{errors} Install Open MPI (Debian/Ubuntu: apt-get install openmpi-bin) or MPICH, and launch the program with "
             + "mpirun, e.g. 'mpirun -np 4 dotnet Trainer.dll'; or set DistributedTraining = Off.");
     }
+
+    /// <summary>The library names <see cref="Load"/> tries, in order: MPICH's first under an MPICH launcher.</summary>
+    internal static string[] SearchOrder(bool mpichLauncher) => mpichLauncher ? MpichFirst : Candidates;
 
     private static nint Dlopen(string name, out string? error)
     {

@@ -204,10 +204,16 @@ public sealed class NormalizingFlowTransformer : GenerativeTransformerBase, IDis
     /// </summary>
     /// <param name="count">Rows to draw; positive.</param>
     /// <param name="seed">Seed of the draw; the same seed gives the same rows.</param>
-    /// <exception cref="InvalidOperationException">The model is conditional: use an overload that takes the condition.</exception>
+    /// <remarks>
+    /// A model conditioned on a key column draws each row's condition at its frequency in the training rows
+    /// (<see cref="GenerativeTransformerBase.ConditionCounts"/>), then the row given it; the result then also has the
+    /// condition column, as in training.
+    /// </remarks>
+    /// <exception cref="InvalidOperationException">The model is conditioned on a vector column (pass the condition to
+    /// <see cref="Sample(int, float[], int?)"/>), or was saved before the condition counts were kept.</exception>
     public IDataView Sample(int count, int seed)
     {
-        CheckUnconditional("Sample(count, seed)");
+        CheckConditionsCanBeDrawn();
         return SampleGiven(count, null, seed);
     }
 
@@ -240,21 +246,18 @@ public sealed class NormalizingFlowTransformer : GenerativeTransformerBase, IDis
         CheckSampleCount(count);
         int d = InputDimension;
         float[] values;
+        uint[]? keys;
         using (var scope = NewDisposeScope())
         using (var inference = inference_mode())
         using (var generator = new Generator((ulong)seed))
         {
+            keys = SampleKeys(count, condition, generator);                                     // drawn first when not given
             var z = randn(new long[] { count, d }, generator: generator);                       // [N, D]
-            var c = condition is null ? null : tensor(condition).unsqueeze(0).expand(count, condition.Length);   // [N, C]
+            var c = SampleConditionRows(condition, keys, 0, count);                             // [N, C] or null
             var (y, _) = _network.Inverse(z, c);
             values = _network.Preprocessing.Restore(y).data<float>().ToArray();
         }
-        var rows = new float[count][];
-        for (int i = 0; i < count; i++)
-            rows[i] = values.AsSpan(i * d, d).ToArray();
-        var builder = new ArrayDataViewBuilder(Host);
-        builder.AddColumn(FeatureColumnName, NumberDataViewType.Single, rows);
-        return builder.GetDataView();
+        return SampleView(values, count, condition, keys);
     }
 
     /// <summary>
@@ -294,13 +297,14 @@ public sealed class NormalizingFlowTransformer : GenerativeTransformerBase, IDis
 
     private static VersionInfo GetVersionInfo()
         => new(modelSignature: "GENFLWTR",
-            verWrittenCur: 0x00010002, // the condition (ConditionColumnName)
-            verReadableCur: 0x00010002,
+            // 0x00010002: the condition (ConditionColumnName); 0x00010003: its key counts (Sample(count, seed) of a conditional model)
+            verWrittenCur: 0x00010003,
+            verReadableCur: 0x00010003,
             verWeCanReadBack: 0x00010001,
             loaderSignature: LoaderSignature,
             loaderAssemblyName: typeof(NormalizingFlowTransformer).Assembly.FullName);
 
-    // Binary format (version 0x00010002), in write order:
+    // Binary format (version 0x00010003), in write order:
     //   string   feature column name
     //   int32    input dimension D
     //   int32    architecture (FlowArchitecture)
@@ -313,7 +317,8 @@ public sealed class NormalizingFlowTransformer : GenerativeTransformerBase, IDis
     //   bool     logit transform; double α
     //   string   log-likelihood, score and latent column names
     //   history  ModelPersistence.SaveHistory
-    //   condition ConditionEncoding.Save (a bool, then the condition when there is one; from version 0x00010002)
+    //   condition ConditionEncoding.Save (a bool, then the condition when there is one; from version 0x00010002;
+    //            from 0x00010003 a key condition's training counts follow)
     //   entry    "TorchWeights": ModelPersistence.SaveWeights
     private protected override void SaveModel(ModelSaveContext ctx)
     {
@@ -394,7 +399,7 @@ public sealed class NormalizingFlowTransformer : GenerativeTransformerBase, IDis
             string score = ctx.LoadNonEmptyString();
             string latent = ctx.LoadNonEmptyString();
             var history = ModelPersistence.LoadHistory(r, ModelName);
-            var condition = ctx.Header.ModelVerWritten >= 0x00010002 ? Data.ConditionEncoding.Load(r, ModelName) : null;
+            var condition = ctx.Header.ModelVerWritten >= 0x00010002 ? Data.ConditionEncoding.Load(r, ModelName, withCounts: ctx.Header.ModelVerWritten >= 0x00010003) : null;
 
             // Verify the weights against the header before any native allocation.
             var shape = new FlowShape(d, architecture, layers, hidden, bins, bound, condition?.Width ?? 0);

@@ -40,6 +40,9 @@ internal sealed class GanObjective : GenerativeObjective
     private readonly List<TorchSharp.Modules.Parameter> _discriminatorParameters;
     private readonly Generator _noise;
     private readonly Generator _evaluationNoise;
+    // The Fréchet distance's generated rows: z of row g comes from chunk ⌊g / FrechetChunk⌋, seeded by its index.
+    private readonly Generator _frechetNoise = new Generator(0);
+    private const int FrechetChunk = 512;
     private readonly ulong _evaluationSeed;
     private readonly AdversarialLoss _kind;
     private readonly int _criticSteps;
@@ -59,6 +62,10 @@ internal sealed class GanObjective : GenerativeObjective
     private Tensor? _generatedSum;
     private Tensor? _generatedOuter;
     private long _generatedRows;
+    // Validation rows of this pass so far (with sharded data, of this rank's shard), and whether the unconditional
+    // generated moments are done.
+    private long _evaluatedRows;
+    private bool _generatedDone;
 
     // Per-epoch discriminator loss, accumulated on the tensor side (no host read per step).
     private readonly Tensor _epochDiscriminatorLoss = zeros(1, dtype: ScalarType.Float64);
@@ -183,8 +190,12 @@ internal sealed class GanObjective : GenerativeObjective
             _network.UpdateEma(Math.Min(_emaDecay, (1.0 + _generatorSteps) / (10.0 + _generatorSteps)));
         }
 
-        _epochDiscriminatorLoss.add_(discriminatorLoss.detach(), alpha: b);
-        _epochRows += b;
+        // A stand-in row of weight 0 (a data-parallel rank without rows in this step) says nothing about divergence.
+        if (step.GlobalRows == 0 || step.Weight > 0)
+        {
+            _epochDiscriminatorLoss.add_(discriminatorLoss.detach(), alpha: b);
+            _epochRows += b;
+        }
         return stack(new[]
         {
             discriminatorLoss.detach(), generatorLoss, Score(real), Score(fakeScore),
@@ -241,6 +252,8 @@ internal sealed class GanObjective : GenerativeObjective
         _generatedSum = zeros(d, dtype: ScalarType.Float64);
         _generatedOuter = zeros(d, d, dtype: ScalarType.Float64);
         _generatedRows = 0;
+        _evaluatedRows = 0;
+        _generatedDone = false;
     }
 
     /// <summary>The losses on a validation batch (fresh noise from the evaluation generator); accumulates its moments.</summary>
@@ -256,12 +269,15 @@ internal sealed class GanObjective : GenerativeObjective
         var generatorLoss = AdversarialLosses.GeneratorLoss(_kind, fakeScore);
         Accumulate(x, _validationSum!, _validationOuter!);
         _validationRows += x.shape[0];
-        if (c is not null && _generatedRows < _maximumValidationSamples)
+        // The row's index among all validation rows (with sharded data, of every rank's shard in rank order).
+        long first = (Shard?.RowOffset ?? 0) + _evaluatedRows;
+        _evaluatedRows += x.shape[0];
+        if (c is not null && first < _maximumValidationSamples)
         {
-            // The sampling generator's rows for the same conditions, for the Fréchet distance.
-            long n = Math.Min(x.shape[0], _maximumValidationSamples - _generatedRows);
-            var zs = randn(new long[] { n, _network.Architecture.LatentDimension }, generator: _evaluationNoise);
-            Accumulate(_network.Generate(zs, averaged: true, c.narrow(0, 0, n)), _generatedSum!, _generatedOuter!);
+            // The sampling generator's rows for the same conditions, for the Fréchet distance: the first
+            // MaximumValidationSamples validation rows, each with the z of its index, whatever the batches or shards.
+            long n = Math.Min(x.shape[0], _maximumValidationSamples - first);
+            Accumulate(_network.Generate(FrechetNoise(first, n), averaged: true, c.narrow(0, 0, n)), _generatedSum!, _generatedOuter!);
             _generatedRows += n;
         }
         return stack(new[]
@@ -272,9 +288,87 @@ internal sealed class GanObjective : GenerativeObjective
     }
 
     /// <summary>
+    /// z for the Fréchet distance's generated rows <paramref name="start"/> … <paramref name="start"/> +
+    /// <paramref name="count"/> − 1: row g is row g mod 512 of chunk ⌊g / 512⌋, drawn from a generator seeded by the
+    /// evaluation seed and the chunk's index. A row gets the same z whatever the validation batches, the shards or the
+    /// number of ranks, so that sharded validation reproduces the one-process figure; it does not depend on the
+    /// noise the validation losses drew either. Shape [count, L].
+    /// </summary>
+    private Tensor FrechetNoise(long start, long count)
+    {
+        int latent = _network.Architecture.LatentDimension;
+        var parts = new List<Tensor>();
+        long end = start + count;
+        for (long k = start / FrechetChunk; k * FrechetChunk < end; k++)
+        {
+            _frechetNoise.manual_seed(unchecked((long)((_evaluationSeed * 0x9E3779B97F4A7C15UL + (ulong)k + 1) >> 1)));
+            using var chunk = randn(new long[] { FrechetChunk, latent }, generator: _frechetNoise);
+            long from = Math.Max(start, k * FrechetChunk), to = Math.Min(end, (k + 1) * FrechetChunk);
+            parts.Add(chunk.narrow(0, from - k * FrechetChunk, to - from));
+        }
+        return parts.Count == 1 ? parts[0] : cat(parts, 0);
+    }
+
+    /// <summary>
+    /// An unconditional model's generated moments: rows 0 … <paramref name="count"/> − 1 from the sampling generator,
+    /// by chunks of 512; of those, the chunks k with k mod <paramref name="size"/> = <paramref name="rank"/> (sharded
+    /// validation splits the work over the ranks and adds the sums up).
+    /// </summary>
+    private void GenerateUnconditional(long count, int rank, int size)
+    {
+        using var noGrad = no_grad();
+        for (long k = rank; k * FrechetChunk < count; k += size)
+        {
+            using var batchScope = NewDisposeScope();
+            long n = Math.Min(FrechetChunk, count - k * FrechetChunk);
+            Accumulate(_network.Generate(FrechetNoise(k * FrechetChunk, n), averaged: true), _generatedSum!, _generatedOuter!);
+            _generatedRows += n;
+        }
+        _generatedDone = true;
+    }
+
+    /// <summary>
+    /// Sharded validation: this rank's Σx, Σxxᵀ and row count of the validation rows and of the generated rows (an
+    /// unconditional model generates its share of the min(all validation rows, MaximumValidationSamples) rows here),
+    /// to be summed over the ranks.
+    /// </summary>
+    public override double[]? EvaluationStatistics()
+    {
+        if (_network.ConditionWidth == 0 && Shard is { } shard)
+            GenerateUnconditional(Math.Min(shard.TotalRows, _maximumValidationSamples), shard.Rank, shard.Size);
+        return _validationSum!.data<double>().ToArray()
+            .Concat(_validationOuter!.data<double>().ToArray()).Append(_validationRows)
+            .Concat(_generatedSum!.data<double>().ToArray())
+            .Concat(_generatedOuter!.data<double>().ToArray()).Append(_generatedRows).ToArray();
+    }
+
+    /// <summary>The moments of every shard (the layout of <see cref="EvaluationStatistics"/>).</summary>
+    public override void SetEvaluationStatistics(double[] sums)
+    {
+        int d = _network.Architecture.InputDimension;
+        int offset = 0;
+        void Take(Tensor target, int length)
+        {
+            using var values = tensor(sums.AsSpan(offset, length).ToArray(), ScalarType.Float64);
+            using var shaped = values.view(target.shape);
+            target.copy_(shaped);
+            offset += length;
+        }
+        Take(_validationSum!, d);
+        Take(_validationOuter!, d * d);
+        _validationRows = (long)sums[offset++];
+        Take(_generatedSum!, d);
+        Take(_generatedOuter!, d * d);
+        _generatedRows = (long)sums[offset];
+    }
+
+    /// <summary>
     /// The validation Fréchet distance: between the Gaussian fits of the validation rows and of as many rows (at most
     /// <see cref="GenerativeAdversarialNetworkOptions.MaximumValidationSamples"/>) from the sampling generator, both
-    /// in the generator's range (each feature mapped by the output map), so that no feature's units dominate.
+    /// in the generator's range (each feature mapped by the output map), so that no feature's units dominate. A
+    /// conditional model's rows are generated with the first validation rows' own conditions. With sharded data the
+    /// moments are those of every shard (<see cref="EvaluationStatistics"/>), so the figure is the one one process
+    /// computes over all validation rows.
     /// </summary>
     public override void EndEvaluation(double[] losses)
     {
@@ -285,27 +379,16 @@ internal sealed class GanObjective : GenerativeObjective
         }
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        int d = _network.Architecture.InputDimension;
-        if (_network.ConditionWidth > 0)
+        // A conditional model's rows were generated with the validation rows' conditions in EvaluateBatch.
+        if (_network.ConditionWidth == 0 && !_generatedDone)
+            GenerateUnconditional(Math.Min(_validationRows, _maximumValidationSamples), 0, 1);
+        if (_generatedRows < 2)
         {
-            // Generated with the validation rows' own conditions (accumulated in EvaluateBatch).
-            var (meanV, covV) = Moments(_validationSum!, _validationOuter!, _validationRows);
-            var (meanG, covG) = Moments(_generatedSum!, _generatedOuter!, _generatedRows);
-            losses[FrechetIndex] = _generatedRows < 2 ? double.NaN : FrechetDistance.Compute(meanV, covV, meanG, covG);
+            losses[FrechetIndex] = double.NaN;
             return;
         }
-        long count = Math.Min(_validationRows, _maximumValidationSamples);
-        var sum = zeros(d, dtype: ScalarType.Float64);
-        var outer = zeros(d, d, dtype: ScalarType.Float64);
-        for (long start = 0; start < count; start += 512)
-        {
-            using var batchScope = NewDisposeScope();
-            long n = Math.Min(512, count - start);
-            var z = randn(new long[] { n, _network.Architecture.LatentDimension }, generator: _evaluationNoise);
-            Accumulate(_network.Generate(z, averaged: true), sum, outer);
-        }
         var (mean1, cov1) = Moments(_validationSum!, _validationOuter!, _validationRows);
-        var (mean2, cov2) = Moments(sum, outer, count);
+        var (mean2, cov2) = Moments(_generatedSum!, _generatedOuter!, _generatedRows);
         losses[FrechetIndex] = FrechetDistance.Compute(mean1, cov1, mean2, cov2);
     }
 
@@ -337,6 +420,7 @@ internal sealed class GanObjective : GenerativeObjective
         _generatorOptimizer.Dispose();
         _discriminatorOptimizer.Dispose();
         _evaluationNoise.Dispose();
+        _frechetNoise.Dispose();
         _validationSum?.Dispose();
         _validationOuter?.Dispose();
         _generatedSum?.Dispose();

@@ -109,10 +109,16 @@ public sealed class GenerativeAdversarialNetworkTransformer : GenerativeTransfor
     /// <param name="count">Rows to draw; positive.</param>
     /// <param name="seed">Seed of the draw; the same seed gives the same rows.</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="count"/> is not positive.</exception>
-    /// <exception cref="InvalidOperationException">The model is conditional: use an overload that takes the condition.</exception>
+    /// <remarks>
+    /// A model conditioned on a key column draws each row's condition at its frequency in the training rows
+    /// (<see cref="GenerativeTransformerBase.ConditionCounts"/>), then the row given it; the result then also has the
+    /// condition column, as in training.
+    /// </remarks>
+    /// <exception cref="InvalidOperationException">The model is conditioned on a vector column (pass the condition to
+    /// <see cref="Sample(int, float[], int?)"/>), or was saved before the condition counts were kept.</exception>
     public IDataView Sample(int count, int seed)
     {
-        CheckUnconditional("Sample(count, seed)");
+        CheckConditionsCanBeDrawn();
         return SampleGiven(count, null, seed);
     }
 
@@ -146,6 +152,7 @@ public sealed class GenerativeAdversarialNetworkTransformer : GenerativeTransfor
         CheckSampleCount(count);
         var rows = new float[count][];
         using var generator = new Generator((ulong)seed);
+        var keys = SampleKeys(count, condition, generator);   // every row's key, drawn first when not given
         // In batches, so that a large draw does not hold every intermediate activation at once.
         for (int start = 0; start < count; start += ScoringBatchSize)
         {
@@ -153,12 +160,10 @@ public sealed class GenerativeAdversarialNetworkTransformer : GenerativeTransfor
             using var scope = NewDisposeScope();
             using var inference = inference_mode();
             var z = randn(new long[] { n, LatentDimension }, generator: generator);   // [n, L]
-            var c = condition is null ? null : tensor(condition).unsqueeze(0).expand(n, condition.Length);   // [n, C]
+            var c = SampleConditionRows(condition, keys, start, n);                   // [n, C] or null
             Split(GenerateUnits(z, c), rows, start);
         }
-        var builder = new ArrayDataViewBuilder(Host);
-        builder.AddColumn(FeatureColumnName, NumberDataViewType.Single, rows);
-        return builder.GetDataView();
+        return SampleView(rows, condition, keys);
     }
 
     /// <summary>
@@ -237,13 +242,14 @@ public sealed class GenerativeAdversarialNetworkTransformer : GenerativeTransfor
 
     private static VersionInfo GetVersionInfo()
         => new(modelSignature: "GENGANTR",
-            verWrittenCur: 0x00010002, // the condition (ConditionColumnName)
-            verReadableCur: 0x00010002,
+            // 0x00010002: the condition (ConditionColumnName); 0x00010003: its key counts (Sample(count, seed) of a conditional model)
+            verWrittenCur: 0x00010003,
+            verReadableCur: 0x00010003,
             verWeCanReadBack: 0x00010001,
             loaderSignature: LoaderSignature,
             loaderAssemblyName: typeof(GenerativeAdversarialNetworkTransformer).Assembly.FullName);
 
-    // Binary format (version 0x00010002), in write order:
+    // Binary format (version 0x00010003), in write order:
     //   string   feature column name
     //   int32    input dimension D
     //   int32    latent dimension L
@@ -256,7 +262,8 @@ public sealed class GenerativeAdversarialNetworkTransformer : GenerativeTransfor
     //   int32    output scaling (GanOutputScaling)
     //   string   discriminator score column name
     //   history  ModelPersistence.SaveHistory
-    //   condition ConditionEncoding.Save (a bool, then the condition when there is one; from version 0x00010002)
+    //   condition ConditionEncoding.Save (a bool, then the condition when there is one; from version 0x00010002;
+    //            from 0x00010003 a key condition's training counts follow)
     //   int32    discriminator conditioning (DiscriminatorConditioning), for a conditional model only
     //   entry    "TorchWeights": ModelPersistence.SaveWeights (G, its average, D with spectral-norm vectors, the output map)
     private protected override void SaveModel(ModelSaveContext ctx)
@@ -305,7 +312,7 @@ public sealed class GenerativeAdversarialNetworkTransformer : GenerativeTransfor
                 throw ModelPersistence.Corrupt(ModelName, $"unknown activation ({(int)activation}), output scaling ({(int)scaling}) or dropout ({dropout})");
             string score = ctx.LoadNonEmptyString();
             var history = ModelPersistence.LoadHistory(ctx.Reader, ModelName);
-            var condition = ctx.Header.ModelVerWritten >= 0x00010002 ? Data.ConditionEncoding.Load(ctx.Reader, ModelName) : null;
+            var condition = ctx.Header.ModelVerWritten >= 0x00010002 ? Data.ConditionEncoding.Load(ctx.Reader, ModelName, withCounts: ctx.Header.ModelVerWritten >= 0x00010003) : null;
             var conditioning = DiscriminatorConditioning.Concatenation;
             if (condition is not null)
             {

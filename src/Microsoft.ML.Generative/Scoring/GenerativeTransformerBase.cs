@@ -1,7 +1,10 @@
 using System;
 using System.Collections.Generic;
+using System.Linq;
 using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
+using TorchSharp;
+using static TorchSharp.torch;
 
 namespace Microsoft.ML.Generative.Scoring;
 
@@ -37,6 +40,14 @@ public abstract class GenerativeTransformerBase : GenerativeTransformerCore
     /// </summary>
     public IReadOnlyList<string>? ConditionValues => Condition?.KeyValues;
 
+    /// <summary>
+    /// How often each value of a key condition occurred in the training rows, in key order (key 1 first; all shards
+    /// together in data-parallel training): <c>Sample(count, seed)</c> draws each row's condition at these
+    /// frequencies. <see langword="null"/> for an unconditional model, a vector condition, or a model saved before the
+    /// counts were kept (format 0x00010002; refit it to draw conditions).
+    /// </summary>
+    public IReadOnlyList<long>? ConditionCounts => Condition?.KeyCounts;
+
     /// <summary>The condition and its encoding, or null for an unconditional model.</summary>
     internal Data.ConditionEncoding? Condition { get; }
 
@@ -51,7 +62,114 @@ public abstract class GenerativeTransformerBase : GenerativeTransformerCore
     {
         if (Condition is null)
             throw Host.ExceptParam(nameof(condition), "This model is unconditional (it was trained without ConditionColumnName): call Sample(count, seed).");
-        return Condition.Encode(condition, Host, nameof(condition));
+        var encoded = Condition.Encode(condition, Host, nameof(condition));
+        if (Condition.KeyCounts is { } counts && counts[Array.IndexOf(encoded, 1f)] == 0)
+        {
+            // Declared by the key type but absent from every training row: the condition's weights never learned it.
+            int k = Array.IndexOf(encoded, 1f);
+            var seen = Enumerable.Range(0, Condition.Width).Where(i => counts[i] > 0).Take(30).Select(Condition.DescribeValue);
+            throw Host.ExceptParam(nameof(condition),
+                $"Condition value {Condition.DescribeValue(k)} of column '{Condition.ColumnName}' never occurred in the training rows "
+                + $"(the key type declares it, but no row had it), so the model has not learned it. Values the model was trained on: "
+                + $"{string.Join(", ", seen)}{(Condition.Width - Condition.UnseenKeys().Length > 30 ? ", ..." : "")}.");
+        }
+        return encoded;
+    }
+
+    /// <summary>
+    /// Checks that <c>Sample(count, seed)</c> can draw this model's conditions: unconditional, or a key condition with
+    /// its training counts. A vector condition has no stored distribution; a model saved before the counts were kept
+    /// cannot draw them either: both errors say which overload to call.
+    /// </summary>
+    private protected void CheckConditionsCanBeDrawn()
+    {
+        if (Condition is null || Condition.KeyCounts is not null)
+            return;
+        if (!Condition.IsKey)
+            throw Host.Except(
+                $"This model is conditioned on the {Condition.Describe()}: Sample(count, seed) cannot draw vector conditions (the model keeps "
+                + $"no distribution of them). Pass the condition: Sample(count, new float[{Condition.Width}] {{ ... }}, seed), once per condition "
+                + "vector you need (in Sample(count, n) the second number is the seed, not the condition).");
+        string example = Condition.KeyValues?.Count > 0 ? $"\"{Condition.KeyValues[0]}\"" : "1u";
+        throw Host.Except(
+            $"This model is conditioned on the {Condition.Describe()} and was saved before the condition's training frequencies were kept "
+            + $"(format 0x00010002), so Sample(count, seed) cannot draw its conditions. Pass one: Sample(count, {example}, seed), or refit the model.");
+    }
+
+    /// <summary>
+    /// The raw keys (1 … K) of <paramref name="count"/> sample rows of a key-conditioned model: the
+    /// <paramref name="given"/> (encoded) value for every row or, when it is null, each row's key value drawn from
+    /// <paramref name="generator"/> at its training frequency (categorical over <see cref="ConditionCounts"/>).
+    /// Null for an unconditional model or a given vector condition.
+    /// </summary>
+    private protected uint[]? SampleKeys(int count, float[]? given, Generator generator)
+    {
+        if (Condition is null || (given is not null && !Condition.IsKey))
+            return null;
+        if (given is not null)
+            return Enumerable.Repeat((uint)(Array.IndexOf(given, 1f) + 1), count).ToArray();
+        CheckConditionsCanBeDrawn();
+        using var scope = NewDisposeScope();
+        var weights = tensor(Condition.KeyCounts!.Select(n => (double)n).ToArray(), ScalarType.Float64);
+        var index = multinomial(weights, count, replacement: true, generator: generator);   // [N] int64, 0-based
+        return index.data<long>().Select(k => (uint)(k + 1)).ToArray();
+    }
+
+    /// <summary>
+    /// The encoded conditions of sample rows <paramref name="start"/> … <paramref name="start"/> + <paramref name="count"/>
+    /// − 1, <c>[count, C]</c> in the caller's dispose scope (null for an unconditional model): the one-hot codes of
+    /// <paramref name="keys"/> (<see cref="SampleKeys"/>), or the <paramref name="given"/> vector for every row.
+    /// </summary>
+    private protected Tensor? SampleConditionRows(float[]? given, uint[]? keys, int start, int count)
+    {
+        if (Condition is null)
+            return null;
+        if (keys is null)
+            return tensor(given!).unsqueeze(0).expand(count, given!.Length);
+        var index = tensor(keys.Skip(start).Take(count).Select(k => (long)k - 1).ToArray());          // [count], 0-based
+        return nn.functional.one_hot(index, Condition.Width).to_type(ScalarType.Float32);          // [count, K]
+    }
+
+    /// <summary>
+    /// The result of <c>Sample</c>: <paramref name="count"/> rows of <see cref="InputDimension"/> values
+    /// (<paramref name="values"/>, row-major) in the feature column and, for a conditional model, the condition
+    /// column as in training: a key of the same cardinality (raw type <see cref="uint"/>) with the key values' texts,
+    /// holding each row's <paramref name="keys"/>; or a vector of <see cref="float"/> holding <paramref name="given"/>.
+    /// </summary>
+    private protected IDataView SampleView(float[] values, int count, float[]? given, uint[]? keys)
+    {
+        int width = InputDimension;
+        var rows = new float[count][];
+        for (int i = 0; i < count; i++)
+            rows[i] = values.AsSpan(i * width, width).ToArray();
+        return SampleView(rows, given, keys);
+    }
+
+    /// <summary><see cref="SampleView(float[], int, float[], uint[])"/> of rows already split.</summary>
+    private protected IDataView SampleView(float[][] rows, float[]? given, uint[]? keys)
+    {
+        int count = rows.Length;
+        var builder = new ArrayDataViewBuilder(Host);
+        builder.AddColumn(FeatureColumnName, NumberDataViewType.Single, rows);
+        if (Condition is { IsKey: true } key)
+        {
+            var type = new KeyDataViewType(typeof(uint), key.Width);
+            if (key.KeyValues is { } texts)
+            {
+                var memory = texts.Select(t => t.AsMemory()).ToArray();
+                ValueGetter<VBuffer<ReadOnlyMemory<char>>> keyValues = (ref VBuffer<ReadOnlyMemory<char>> dst) => dst = new VBuffer<ReadOnlyMemory<char>>(memory.Length, memory);
+                builder.AddColumn(key.ColumnName, keyValues, (ulong)key.Width, keys!);
+            }
+            else
+            {
+                builder.AddColumn(key.ColumnName, type, keys!);
+            }
+        }
+        else if (Condition is { } vector)
+        {
+            builder.AddColumn(vector.ColumnName, NumberDataViewType.Single, Enumerable.Range(0, count).Select(_ => (float[])given!.Clone()).ToArray());
+        }
+        return builder.GetDataView();
     }
 
     /// <summary>The checked copy of a user's vector condition.</summary>

@@ -18,7 +18,9 @@ namespace Microsoft.ML.Generative.Training;
 /// epoch) trains on a stand-in row with weight 0, so that it joins the same collectives and adds nothing.</para>
 /// <para>Sharded data: every rank holds its own shard of N_r rows; an epoch is ⌈ΣN / B⌉ steps; rank r contributes
 /// b_r rows to each global batch (B split in proportion to the shards' sizes by the largest-remainder method, at
-/// least 1 each), from its own shard, reshuffled when it runs out.</para>
+/// least 1 each), from its own shard, reshuffled when it runs out. A rank whose shard is empty contributes no rows:
+/// it trains every step on a stand-in row (the first row of the first non-empty shard, broadcast once) with weight
+/// 0, so that it joins the same collectives and adds nothing.</para>
 /// </remarks>
 internal sealed class DataParallelPlan
 {
@@ -26,9 +28,13 @@ internal sealed class DataParallelPlan
     private readonly int _localBatch;
     private readonly long _localOffset;
     private readonly int _globalBatch;
+    // A Func<TBatch> making the stand-in batch of an empty shard, or null.
+    private readonly object? _standIn;
 
-    private DataParallelPlan(Communicator comm, bool sharded, long totalRows, int steps, int globalBatch, int localBatch, long localOffset)
+    private DataParallelPlan(Communicator comm, bool sharded, long totalRows, int steps, int globalBatch, int localBatch, long localOffset,
+        object? standIn = null)
     {
+        _standIn = standIn;
         _comm = comm;
         Sharded = sharded;
         TotalRows = totalRows;
@@ -50,8 +56,10 @@ internal sealed class DataParallelPlan
     /// Checks that every rank built the same model and holds data that fits the mode, broadcasts rank 0's weights and
     /// buffers, and agrees on the epoch's length. Every failure is thrown by every rank together.
     /// </summary>
-    public static DataParallelPlan Create<TBatch>(Communicator comm, GenerativeObjective<TBatch> objective, long localRows, int batchSize, bool sharded)
+    public static DataParallelPlan Create<TBatch>(Communicator comm, GenerativeObjective<TBatch> objective, BatchSource<TBatch> train, int batchSize,
+        bool sharded)
     {
+        long localRows = train.Rows;
         int n = comm.Size;
         var state = objective.Model.state_dict().Values.ToArray();
         long elements = state.Sum(t => t.numel());
@@ -79,35 +87,45 @@ internal sealed class DataParallelPlan
             return new DataParallelPlan(comm, false, localRows, steps, batchSize, 0, 0);
         }
 
-        if (batchSize < n)
-            throw Communicator.MarkAgreed(new ArgumentException(
-                $"BatchSize ({batchSize}) is the global batch and must give every one of the {n} ranks at least one row per step with ShardedData = true: "
-                + $"set BatchSize to at least {n}.", "BatchSize"));
         long total = rankRows.Sum();
+        if (total == 0)
+            throw Communicator.MarkAgreed(new InvalidOperationException(
+                $"Training data is empty on every one of the {n} ranks (ShardedData = true): give the ranks their shards of the data."));
+        int active = rankRows.Count(r => r > 0);
+        if (batchSize < active)
+            throw Communicator.MarkAgreed(new ArgumentException(
+                $"BatchSize ({batchSize}) is the global batch and must give every one of the {active} ranks that hold rows at least one row per step with ShardedData = true: "
+                + $"set BatchSize to at least {active}.", "BatchSize"));
         var shares = Shares(rankRows, batchSize);
         int stepsPerEpoch = checked((int)((total + batchSize - 1) / batchSize));
         long offset = shares.Take(comm.Rank).Sum();
-        return new DataParallelPlan(comm, true, total, stepsPerEpoch, batchSize, shares[comm.Rank], offset);
+        // Empty shards train on a stand-in row with weight 0: the first row of the first non-empty shard.
+        object? standIn = rankRows.Any(r => r == 0) ? objective.ShareStandIn(comm, Array.FindIndex(rankRows, r => r > 0), train) : null;
+        return new DataParallelPlan(comm, true, total, stepsPerEpoch, batchSize, shares[comm.Rank], offset, rankRows[comm.Rank] == 0 ? standIn : null);
     }
 
     /// <summary>
     /// <paramref name="batchSize"/> split over the ranks in proportion to their rows (largest remainder, ties to the
-    /// lower rank), at least 1 each; the shares add up to <paramref name="batchSize"/>.
+    /// lower rank), at least 1 for each rank that has rows and 0 for an empty shard; the shares add up to
+    /// <paramref name="batchSize"/>.
     /// </summary>
     internal static int[] Shares(long[] rows, int batchSize)
     {
         int n = rows.Length;
+        int active = rows.Count(r => r > 0);
         double total = rows.Sum();
         var shares = new int[n];
         var remainders = new double[n];
         for (int r = 0; r < n; r++)
         {
-            double exact = 1 + (batchSize - n) * (rows[r] / total);   // one row each, the rest in proportion
+            if (rows[r] == 0)
+                continue;
+            double exact = 1 + (batchSize - active) * (rows[r] / total);   // one row each, the rest in proportion
             shares[r] = (int)Math.Floor(exact);
             remainders[r] = exact - shares[r];
         }
         int left = batchSize - shares.Sum();
-        foreach (int r in Enumerable.Range(0, n).OrderByDescending(r => remainders[r]).ThenBy(r => r).Take(left))
+        foreach (int r in Enumerable.Range(0, n).Where(r => rows[r] > 0).OrderByDescending(r => remainders[r]).ThenBy(r => r).Take(left))
             shares[r]++;
         return shares;
     }
@@ -117,6 +135,8 @@ internal sealed class DataParallelPlan
     {
         if (Sharded)
         {
+            if (_standIn is not null)
+                return (batch, info with { GlobalRows = _globalBatch, RowOffset = 0, Weight = 0 }, 0);   // an empty shard's stand-in
             long rows = objective.RowsOf(batch);
             return (batch, info with { GlobalRows = _globalBatch, RowOffset = _localOffset, Weight = objective.WeightOf(batch) }, rows);
         }
@@ -138,6 +158,13 @@ internal sealed class DataParallelPlan
     /// </summary>
     public IEnumerable<TBatch> ShardBatches<TBatch>(BatchSource<TBatch> train, Generator generator, int epoch)
     {
+        if (_standIn is Func<TBatch> standIn)
+        {
+            // An empty shard: the stand-in row, made inside each step's scope.
+            for (int step = 0; step < Steps; step++)
+                yield return standIn();
+            yield break;
+        }
         int produced = 0;
         for (int pass = 0; produced < Steps; pass++)
         {
@@ -150,7 +177,7 @@ internal sealed class DataParallelPlan
                     yield break;
             }
             if (produced == before)
-                yield break;   // an empty shard (the data path refuses those; never loop forever)
+                yield break;   // never loop forever (an empty shard has a stand-in above)
         }
     }
 

@@ -39,6 +39,8 @@ public abstract class GenerativeEstimatorBase<TTransformer, TOptions> : Generati
         using (train)
         using (validation)
         {
+            if (condition is { IsKey: true })
+                condition = CountConditionValues(ch, condition, train, communicator);
             // Sharded data: data-dependent state (standardization, output maps) is computed over every rank's shard.
             var network = Collective(communicator,
                 () => BuildNetwork(communicator is not null && Options.ShardedData ? new GatheredBatchSource(train, communicator) : train, ch),
@@ -48,6 +50,29 @@ public abstract class GenerativeEstimatorBase<TTransformer, TOptions> : Generati
                 (noise, evaluationSeed) => CreateObjective(network, noise, evaluationSeed),
                 history => CreateTransformer(network, history, condition));
         }
+    }
+
+    /// <summary>
+    /// A key condition's counts in the training rows (every shard's with <see cref="GenerativeTrainerOptions.ShardedData"/>),
+    /// kept with the model so that <c>Sample(count, seed)</c> draws conditions at their training frequencies; warns
+    /// about key values the training rows never have (the model cannot learn them; <c>Sample</c> refuses them).
+    /// </summary>
+    private ConditionEncoding CountConditionValues(IChannel ch, ConditionEncoding condition, BatchSource train, Communicator? communicator)
+    {
+        var counts = Collective(communicator, () => condition.CountKeys(train, train.Dimension), "counting the condition's values", _ => { });
+        if (communicator is not null && Options.ShardedData)
+            communicator.AllReduce(counts.AsSpan());
+        condition = condition.WithKeyCounts(counts);
+        var unseen = condition.UnseenKeys();
+        if (unseen.Length > 0 && (communicator is null || communicator.IsRoot))
+        {
+            ch.Warning("Condition column '{0}': {1} of its {2} key values never occur in the training rows ({3}{4}). The model cannot learn "
+                + "them: Sample refuses them, Sample(count, seed) never draws them, and rows that have them are scored with an untrained "
+                + "condition. Train on rows with every value, or map the condition to a key with only the values that occur.",
+                condition.ColumnName, unseen.Length, condition.Width, string.Join(", ", unseen.Take(10).Select(condition.DescribeValue)),
+                unseen.Length > 10 ? ", ..." : "");
+        }
+        return condition;
     }
 
     private protected sealed override void CheckInputColumn(SchemaShape inputSchema)

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using Microsoft.ML.Generative.Data;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -63,6 +64,17 @@ internal abstract class GenerativeObjective<TBatch> : IDisposable
         => throw new NotSupportedException($"{GetType().Name} cannot split its batches across ranks; data-parallel training is not available for this model.");
 
     /// <summary>
+    /// Sharded data-parallel training where some shards are empty (collective: every rank calls it): rank
+    /// <paramref name="owner"/> (the first that has rows) sends the first row of its <paramref name="train"/> data to
+    /// every rank; returns what makes a one-row batch of it (called inside each step's dispose scope), on which an
+    /// empty shard's rank trains with weight 0. The default refuses, on every rank together.
+    /// </summary>
+    internal virtual Func<TBatch> ShareStandIn(global::Microsoft.ML.Generative.Distributed.Communicator comm, int owner, BatchSource<TBatch> train)
+        => throw global::Microsoft.ML.Generative.Distributed.Communicator.MarkAgreed(new InvalidOperationException(
+            $"With ShardedData = true every rank's shard of the training data needs at least one row for {GetType().Name}; some ranks' shards are empty. "
+            + "Give every rank rows, or launch fewer ranks."));
+
+    /// <summary>
     /// The communicator of data-parallel training (set by the engine), or <see langword="null"/> in one process: then
     /// the optimizer steps all-reduce their gradients.
     /// </summary>
@@ -118,6 +130,26 @@ internal abstract class GenerativeObjective<TBatch> : IDisposable
     /// mean over batches (such as a distance between distributions) is filled in here. Default: nothing.
     /// </summary>
     public virtual void EndEvaluation(double[] losses)
+    {
+    }
+
+    /// <summary>
+    /// Sharded data-parallel validation (<see cref="GenerativeTrainerOptions.ShardedData"/>): where this rank's
+    /// validation rows sit among all ranks' (rank order), set by the engine before each pass; <see langword="null"/>
+    /// in one process and with replicated data (every rank then evaluates all rows itself).
+    /// </summary>
+    internal EvaluationShard? Shard { get; set; }
+
+    /// <summary>
+    /// Sharded validation: statistics of this rank's pass that are not mean losses and must be summed over every
+    /// shard before <see cref="EndEvaluation"/> (a GAN's Σx, Σxxᵀ and row counts for its Fréchet distance); the engine
+    /// adds them up over the ranks in one all-reduce and hands the sums to <see cref="SetEvaluationStatistics"/>.
+    /// Same length on every rank. Default: none (the mean losses are already summed over shards by the engine).
+    /// </summary>
+    public virtual double[]? EvaluationStatistics() => null;
+
+    /// <summary>The sums over every rank of <see cref="EvaluationStatistics"/>, before <see cref="EndEvaluation"/>.</summary>
+    public virtual void SetEvaluationStatistics(double[] sums)
     {
     }
 
@@ -194,6 +226,13 @@ internal abstract class GenerativeObjective<TBatch> : IDisposable
     public abstract void Dispose();
 }
 
+/// <summary>
+/// This rank's part of a sharded validation pass: its rows are rows <paramref name="RowOffset"/> … of the
+/// <paramref name="TotalRows"/> validation rows of all ranks together (rank <paramref name="Rank"/> of
+/// <paramref name="Size"/>).
+/// </summary>
+internal readonly record struct EvaluationShard(long RowOffset, long TotalRows, int Rank, int Size);
+
 /// <summary>The float-matrix objective: every batch is one <c>[B, D]</c> float32 tensor of feature rows.</summary>
 internal abstract class GenerativeObjective : GenerativeObjective<Tensor>
 {
@@ -201,4 +240,27 @@ internal abstract class GenerativeObjective : GenerativeObjective<Tensor>
     public override long RowsOf(Tensor batch) => batch.shape[0];
 
     public override Tensor SliceRows(Tensor batch, long start, long count) => batch.narrow(0, start, count);
+
+    /// <summary>The first row of rank <paramref name="owner"/>'s data ([features, condition]), broadcast as floats.</summary>
+    internal override Func<Tensor> ShareStandIn(global::Microsoft.ML.Generative.Distributed.Communicator comm, int owner, BatchSource<Tensor> train)
+    {
+        // The owner's row width first ([features, condition]; every shard has the same, checked when the shards were
+        // gathered to build the network), then the row.
+        float[] row = Array.Empty<float>();
+        if (comm.Rank == owner)
+        {
+            using var scope = NewDisposeScope();
+            using var generator = new Generator(0);
+            using var batches = train.Batches(1, shuffle: false, generator, epoch: 0).GetEnumerator();
+            batches.MoveNext();
+            using var first = batches.Current.contiguous();
+            row = first.data<float>().ToArray();
+        }
+        long width = row.Length;
+        comm.Broadcast(new Span<long>(ref width), owner);
+        if (comm.Rank != owner)
+            row = new float[width];
+        comm.Broadcast(row.AsSpan(), owner);
+        return () => tensor(row).view(1, row.Length);
+    }
 }

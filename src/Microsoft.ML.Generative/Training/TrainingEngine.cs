@@ -63,7 +63,7 @@ internal static class TrainingEngine
         var history = new List<EpochSummary>();
         var comm = settings.Distributed;
         // Data-parallel training: every rank starts from rank 0's weights and agrees on the epoch's length.
-        var plan = comm is null ? null : DataParallelPlan.Create(comm, objective, train.Rows, settings.BatchSize, settings.ShardedData);
+        var plan = comm is null ? null : DataParallelPlan.Create(comm, objective, train, settings.BatchSize, settings.ShardedData);
         bool logs = comm is null || comm.IsRoot;
         objective.Distributed = comm;   // its optimizer steps all-reduce the gradients
         long rows = plan?.TotalRows ?? train.Rows;
@@ -223,6 +223,7 @@ internal static class TrainingEngine
             DisposeAll(bestWeights);
             objective.Model.eval();
             objective.Distributed = null;
+            objective.Shard = null;
         }
         return history;
     }
@@ -245,20 +246,43 @@ internal static class TrainingEngine
 
     /// <summary>
     /// Data-parallel validation: every rank evaluates its validation data (with <paramref name="sharded"/>, its shard,
-    /// and the sums of all shards are added up); rank 0's figures are then broadcast, so that every rank takes the
-    /// same early-stopping decision.
+    /// and the sums of all shards are added up: the mean losses and the objective's
+    /// <see cref="GenerativeObjective{TBatch}.EvaluationStatistics"/>, so that a figure such as the GAN's Fréchet
+    /// distance is computed over every shard's rows); rank 0's figures are then broadcast, so that every rank takes
+    /// the same early-stopping decision.
     /// </summary>
     private static double[] EvaluateDistributed<TBatch>(IHost host, global::Microsoft.ML.Generative.Distributed.Communicator comm,
         GenerativeObjective<TBatch> objective, BatchSource<TBatch> data, int batchSize, bool sharded, int epoch,
         System.Threading.CancellationToken cancellation)
     {
         string phase = $"validating after epoch {epoch}";
-        var (sums, seen) = comm.Agree(() => EvaluateSums(host, objective, data, batchSize, cancellation), phase);
         if (sharded)
         {
-            var reduced = sums.Append(seen).ToArray();
+            // Where this rank's rows sit among every shard's (objectives that draw noise per row use it).
+            var counts = new long[comm.Size];
+            counts[comm.Rank] = data.Rows;
+            comm.AllReduce(counts.AsSpan());
+            if (counts.Sum() == 0)
+                throw global::Microsoft.ML.Generative.Distributed.Communicator.MarkAgreed(new InvalidOperationException(
+                    $"Validation data is empty on every one of the {comm.Size} ranks (ShardedData = true): give the ranks their shards of the validation data, or raise ValidationFraction."));
+            objective.Shard = new EvaluationShard(counts.Take(comm.Rank).Sum(), counts.Sum(), comm.Rank, comm.Size);
+        }
+        double[]? statistics = null;
+        var (sums, seen) = comm.Agree(() =>
+        {
+            var result = EvaluateSums(host, objective, data, batchSize, cancellation);
+            if (sharded)
+                statistics = objective.EvaluationStatistics();
+            return result;
+        }, phase);
+        if (sharded)
+        {
+            // The loss sums, the total weight and the objective's own statistics of every shard, in one all-reduce.
+            var reduced = sums.Append(seen).Concat(statistics ?? Array.Empty<double>()).ToArray();
             comm.AllReduce(reduced.AsSpan());
-            seen = reduced[^1];
+            seen = reduced[sums.Length];
+            if (statistics is not null)
+                objective.SetEvaluationStatistics(reduced.Skip(sums.Length + 1).ToArray());
             sums = reduced.Take(sums.Length).ToArray();
         }
         var result = sums.Select(v => v / Math.Max(seen, double.Epsilon)).ToArray();

@@ -147,10 +147,16 @@ public sealed class VariationalAutoencoderTransformer : GenerativeTransformerBas
     /// </summary>
     /// <param name="count">Rows to draw; positive.</param>
     /// <param name="seed">Seed of the draw; the same seed gives the same rows.</param>
-    /// <exception cref="InvalidOperationException">The model is conditional: use an overload that takes the condition.</exception>
+    /// <remarks>
+    /// A model conditioned on a key column draws each row's condition at its frequency in the training rows
+    /// (<see cref="GenerativeTransformerBase.ConditionCounts"/>), then the row given it; the result then also has the
+    /// condition column, as in training.
+    /// </remarks>
+    /// <exception cref="InvalidOperationException">The model is conditioned on a vector column (pass the condition to
+    /// <see cref="Sample(int, float[], int?)"/>), or was saved before the condition counts were kept.</exception>
     public IDataView Sample(int count, int seed)
     {
-        CheckUnconditional("Sample(count, seed)");
+        CheckConditionsCanBeDrawn();
         return SampleGiven(count, null, seed);
     }
 
@@ -183,15 +189,17 @@ public sealed class VariationalAutoencoderTransformer : GenerativeTransformerBas
     {
         CheckSampleCount(count);
         float[] values;
+        uint[]? keys;
         using (var scope = NewDisposeScope())
         using (var inference = inference_mode())
         using (var generator = new Generator((ulong)seed))
         {
+            keys = SampleKeys(count, condition, generator);                                   // drawn first when not given
             var z = randn(new long[] { count, LatentDimension }, generator: generator);       // [N, L]
-            var c = condition is null ? null : tensor(condition).unsqueeze(0).expand(count, condition.Length);   // [N, C]
+            var c = SampleConditionRows(condition, keys, 0, count);                           // [N, C] or null
             values = _network.DecodeMean(z, c).data<float>().ToArray();                       // [N, D]
         }
-        return ToDataView(FeatureColumnName, values, count, InputDimension);
+        return SampleView(values, count, condition, keys);
     }
 
     /// <summary>The posterior means E[z|x] of rows of <see cref="GenerativeTransformerBase.InputDimension"/> features.</summary>
@@ -254,28 +262,19 @@ public sealed class VariationalAutoencoderTransformer : GenerativeTransformerBas
         return result;
     }
 
-    private IDataView ToDataView(string columnName, float[] values, int rows, int width)
-    {
-        var data = new float[rows][];
-        for (int i = 0; i < rows; i++)
-            data[i] = values.AsSpan(i * width, width).ToArray();
-        var builder = new ArrayDataViewBuilder(Host);
-        builder.AddColumn(columnName, NumberDataViewType.Single, data);
-        return builder.GetDataView();
-    }
-
     /// <summary>Releases the network's native memory.</summary>
     public void Dispose() => _network.Dispose();
 
     private static VersionInfo GetVersionInfo()
         => new(modelSignature: "GENVAETR",
-            verWrittenCur: 0x00010002, // the condition (ConditionColumnName)
-            verReadableCur: 0x00010002,
+            // 0x00010002: the condition (ConditionColumnName); 0x00010003: its key counts (Sample(count, seed) of a conditional model)
+            verWrittenCur: 0x00010003,
+            verReadableCur: 0x00010003,
             verWeCanReadBack: 0x00010001,
             loaderSignature: LoaderSignature,
             loaderAssemblyName: typeof(VariationalAutoencoderTransformer).Assembly.FullName);
 
-    // Binary format (version 0x00010002), in write order:
+    // Binary format (version 0x00010003), in write order:
     //   string   feature column name
     //   int32    input dimension D
     //   int32    latent dimension L
@@ -285,7 +284,8 @@ public sealed class VariationalAutoencoderTransformer : GenerativeTransformerBas
     //   double   fixed σ (used by GaussianFixedVariance)
     //   string   latent, reconstruction and score column names
     //   history  ModelPersistence.SaveHistory
-    //   condition ConditionEncoding.Save (a bool, then the condition when there is one; from version 0x00010002)
+    //   condition ConditionEncoding.Save (a bool, then the condition when there is one; from version 0x00010002;
+    //            from 0x00010003 a key condition's training counts follow)
     //   entry    "TorchWeights": ModelPersistence.SaveWeights
     private protected override void SaveModel(ModelSaveContext ctx)
     {
@@ -336,7 +336,7 @@ public sealed class VariationalAutoencoderTransformer : GenerativeTransformerBas
             string reconstruction = ctx.LoadNonEmptyString();
             string score = ctx.LoadNonEmptyString();
             var history = ModelPersistence.LoadHistory(ctx.Reader, ModelName);
-            var condition = ctx.Header.ModelVerWritten >= 0x00010002 ? Data.ConditionEncoding.Load(ctx.Reader, ModelName) : null;
+            var condition = ctx.Header.ModelVerWritten >= 0x00010002 ? Data.ConditionEncoding.Load(ctx.Reader, ModelName, withCounts: ctx.Header.ModelVerWritten >= 0x00010003) : null;
 
             // Verify the weights against the header before any native allocation.
             var architecture = new VaeArchitecture(inputDimension, latentDimension, hidden, activation, likelihood, condition?.Width ?? 0);

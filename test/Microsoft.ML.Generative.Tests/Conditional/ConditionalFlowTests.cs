@@ -101,6 +101,9 @@ public sealed class ConditionalFlowTests
         var flow = chain.LastTransformer;
         var scores = chain.Transform(data).GetColumn<float>("LogLikelihood").ToArray();
         var sample = Features(flow.Sample(30, "Chinstrap", seed: 3)).SelectMany(r => r).ToArray();
+        var drawn = flow.Sample(30, seed: 4);   // each row's class drawn at its training frequency
+        var drawnKeys = drawn.GetColumn<uint>("SpeciesKey").ToArray();
+        var drawnRows = Features(drawn).SelectMany(r => r).ToArray();
         string path = Path.Combine(Path.GetTempPath(), $"cflow-{Guid.NewGuid():N}.zip");
         ml.Model.Save(chain, data.Schema, path);
         flow.Dispose();
@@ -110,7 +113,9 @@ public sealed class ConditionalFlowTests
         CollectionAssert.AreEqual(new[] { "Adelie", "Chinstrap", "Gentoo" }, flow2.ConditionValues!.ToArray());
         CollectionAssert.AreEqual(scores, loaded.Transform(data).GetColumn<float>("LogLikelihood").ToArray());
         CollectionAssert.AreEqual(sample, Features(flow2.Sample(30, "Chinstrap", seed: 3)).SelectMany(r => r).ToArray());
-        Assert.Throws<InvalidOperationException>(() => flow2.Sample(3, seed: 1));
+        var drawn2 = flow2.Sample(30, seed: 4);
+        CollectionAssert.AreEqual(drawnKeys, drawn2.GetColumn<uint>("SpeciesKey").ToArray());
+        CollectionAssert.AreEqual(drawnRows, Features(drawn2).SelectMany(r => r).ToArray());
 
         // Determinism: the same MLContext seed gives the same conditional flow.
         var ml2 = new MLContext(seed: 1);

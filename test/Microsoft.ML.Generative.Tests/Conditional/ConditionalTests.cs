@@ -255,6 +255,10 @@ public sealed class ConditionalTests
         CollectionAssert.AreEqual(expected.ToArray(), File.ReadAllLines(output));
         var expectedSamples = Features(vae.Sample(25, 2u, seed: 7)).Select(r => string.Join(" ", r.Select(v => v.ToString("R", CultureInfo.InvariantCulture))));
         CollectionAssert.AreEqual(expectedSamples.ToArray(), File.ReadAllLines(samples));
+        // Sample(count, seed): the conditions drawn from the saved training counts, the same rows in the new process.
+        ModelFiles.RunLoader(loader, zip, input, samples, "@Sample:25:7", "key:Class:3");
+        CollectionAssert.AreEqual(Features(vae.Sample(25, seed: 7)).Select(r => string.Join(" ", r.Select(v => v.ToString("R", CultureInfo.InvariantCulture)))).ToArray(),
+            File.ReadAllLines(samples), "Sample(count, seed) in a new process");
 
         // The conditional GAN (projection discriminator) and flow, the same way.
         var cgan = ml.Generative().GenerativeAdversarialNetwork(Gan("Class", epochs: 2)).Fit(ml.Data.LoadFromEnumerable(rows));

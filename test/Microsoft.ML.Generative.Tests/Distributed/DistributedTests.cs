@@ -127,6 +127,81 @@ public sealed class DistributedTests
     }
 
     [TestMethod]
+    public void ShardedValidationFrechetDistanceIsTheOneOverAllValidationRows()
+    {
+        RequireMpirun();
+        AssertShardedFrechetDistance(Prefix("fd"), 3, null);
+    }
+
+    [TestMethod]
+    public void ShardedValidationFrechetDistanceIsTheOneOverAllValidationRowsUnderMpich()
+    {
+        if (Mpiexec is null)
+            Skip("MPICH's mpiexec is not installed (Debian/Ubuntu: apt-get install mpich; .ci/run installs it): the MPICH-ABI test cannot run here.");
+        AssertShardedFrechetDistance(Prefix("fd-mpich"), 2, Mpiexec);
+    }
+
+    /// <summary>
+    /// GANs (unconditional and conditional) trained on sharded data with sharded validation data: the validation
+    /// Fréchet distance of the last epoch, which every rank reports, must be the one a single process computes over
+    /// all validation rows for the same weights (before sharded validation was summed over ranks, it came from rank 0's
+    /// 183 or 367 rows only). The moments are float64 sums of the same rows added in another order (relative error
+    /// ~1e-15; measured 0 to 1.6e-16), and each generated row gets the same z whatever its shard; what could remain is
+    /// the generator's float32 output for a row computed in a batch of another size (the last bit, ~1e-7 relative, then
+    /// damped by averaging over hundreds of rows): 1e-6 relative is the bar.
+    /// </summary>
+    private void AssertShardedFrechetDistance(string prefix, int ranks, string? launcher)
+    {
+        var (code, output) = Run(ranks, "sharded-gan", prefix, launcher: launcher);
+        Assert.AreEqual(0, code, output);
+        var lines = File.ReadAllLines($"{prefix}.fd.rank0.txt");
+        Assert.AreEqual(2, lines.Length, output);
+        foreach (var line in lines)
+        {
+            var parts = line.Split('\t');
+            var values = parts[1].Split(' ').Select(v => double.Parse(v, CultureInfo.InvariantCulture)).ToArray();
+            double sharded = values[0], single = values[1];
+            TestContext.WriteLine($"{parts[0]}, {ranks} ranks: sharded {sharded:R}, one process {single:R}, relative difference {Math.Abs(sharded - single) / single:G3}");
+            Assert.IsTrue(single > 0 && double.IsFinite(single), $"{parts[0]}: one-process distance {single}");
+            Assert.AreEqual(single, sharded, 1e-6 * single, $"{parts[0]}: the sharded validation Fréchet distance");
+        }
+        for (int r = 1; r < ranks; r++)
+            CollectionAssert.AreEqual(lines, File.ReadAllLines($"{prefix}.fd.rank{r}.txt"), $"rank {r} vs rank 0");
+    }
+
+    [TestMethod]
+    public void AnEmptyShardTakesPartWithoutChangingTheRun()
+    {
+        RequireMpirun();
+        // Shards [A, empty, B] on 3 ranks against [A, B] on 2: the empty rank trains on a stand-in row with weight 0,
+        // so the batch shares, the steps, the noise and the validation rows are those of the 2-rank run.
+        string prefix = Prefix("empty");
+        var (code, output) = Run(2, "empty", prefix + "2");
+        Assert.AreEqual(0, code, output);
+        (code, output) = Run(3, "empty", prefix + "3");
+        Assert.AreEqual(0, code, output);
+        foreach (var family in new[] { "vae-empty", "gan-empty" })
+        {
+            var root = Read($"{prefix}3.{family}.rank0.txt");
+            AssertClose(Read($"{prefix}2.{family}.rank0.txt"), root, $"{family}: 3 ranks with an empty shard vs 2 ranks");
+            for (int r = 1; r < 3; r++)
+                AssertIdentical(root, Read($"{prefix}3.{family}.rank{r}.txt"), $"{family}: rank {r} vs rank 0");
+        }
+        Assert.IsTrue(Read($"{prefix}3.gan-empty.rank0.txt")["@fd"].All(v => v > 0 && double.IsFinite(v)), "validation Fréchet distances");
+    }
+
+    [TestMethod]
+    public void AnEmptyShardOfTheAutoregressiveModelEndsTheJobNamingTheRank()
+    {
+        RequireMpirun();
+        var (code, output) = Run(3, "empty-ar", Prefix("empty-ar"));
+        Assert.AreNotEqual(0, code, output);
+        StringAssert.Contains(output, "Rank 1 of 3: this rank's shard of the training data is empty");
+        StringAssert.Contains(output, "give this rank rows, or launch fewer ranks");
+        Assert.IsFalse(output.Contains("trained (unexpected)", StringComparison.Ordinal), output);
+    }
+
+    [TestMethod]
     public void ABadRowOnOneRankEndsTrainingOnEveryRankWithTheError()
     {
         RequireMpirun();
@@ -176,6 +251,15 @@ public sealed class DistributedTests
     }
 
     [TestMethod]
+    public void TheLibrarySearchOrderFollowsTheLauncher()
+    {
+        // Under an MPICH launcher MPICH's library is tried first, and the error lists the names in the order tried.
+        Assert.AreEqual("libmpich.so.12", Microsoft.ML.Generative.Distributed.MpiLibrary.SearchOrder(mpichLauncher: true)[0]);
+        Assert.AreEqual("libmpi.so.40", Microsoft.ML.Generative.Distributed.MpiLibrary.SearchOrder(mpichLauncher: false)[0]);
+        CollectionAssert.AreEquivalent(Microsoft.ML.Generative.Distributed.MpiLibrary.SearchOrder(true), Microsoft.ML.Generative.Distributed.MpiLibrary.SearchOrder(false));
+    }
+
+    [TestMethod]
     public void AutoWithoutMpirunTrainsAsOneProcess()
     {
         Assert.IsFalse(DistributedEnvironment.IsLaunchedByMpi, "the tests themselves must not run under mpirun");
@@ -219,6 +303,9 @@ public sealed class DistributedTests
         CollectionAssert.AreEqual(new[] { 11, 21, 32 }, DataParallelPlan.Shares(new long[] { 96, 192, 289 }, 64));
         CollectionAssert.AreEqual(new[] { 1, 1, 1 }, DataParallelPlan.Shares(new long[] { 5, 1000, 1 }, 3));
         CollectionAssert.AreEqual(new[] { 50, 50 }, DataParallelPlan.Shares(new long[] { 7, 7 }, 100));
+        // An empty shard gets no rows and changes nobody else's share.
+        CollectionAssert.AreEqual(new[] { 16, 0, 48 }, DataParallelPlan.Shares(new long[] { 96, 0, 289 }, 64));
+        CollectionAssert.AreEqual(new[] { 16, 48 }, DataParallelPlan.Shares(new long[] { 96, 289 }, 64));
         var shares = DataParallelPlan.Shares(new long[] { 1, 1_000_000, 3, 77 }, 512);
         Assert.AreEqual(512, shares.Sum());
         Assert.IsTrue(shares.All(s => s >= 1));
