@@ -29,6 +29,16 @@ namespace Microsoft.ML.Generative.Tabular;
 /// with ReLU, the decoder mirrors them; Adam with L2 weight decay; as in CTGAN's TVAE the scalars' σ starts at 0.1 and
 /// the reconstruction counts twice the KL term. Training runs <see cref="TabularSynthesizerOptions.NumberOfEpochs"/>
 /// epochs, or more on small tables to reach <see cref="TabularSynthesizerOptions.MinimumTrainingSteps"/>.</para>
+/// <para><see cref="TabularModel.Ctgan"/> trains the library's GAN (the GAN family's network, objective, engine and
+/// optimizers) on the same codes with CTGAN's parts as hooks (Xu et al. 2019, §4): the conditional vector (one-hot over
+/// every discrete column's categories) goes into G and, concatenated, into D; each training row picks a discrete column
+/// uniformly, a category with probability ∝ log(1 + count) and a real row holding it (training-by-sampling, epochs of
+/// max(⌊N/B⌋, 1) batches of B rows drawn with replacement); G is a stack of residual blocks
+/// [ReLU(BatchNorm(W h + b)), h] whose outputs pass through tanh (scalars) and Gumbel-softmax with τ = 0.2 (one-hot
+/// groups); G minimizes −D(G(z, c)) plus the cross-entropy of its conditioned column at the conditioned category; D
+/// scores packs of <see cref="TabularSynthesizerOptions.Pac"/> rows (PacGAN, Lin et al. 2018), with LeakyReLU 0.2 and
+/// dropout 0.5, and minimizes the Wasserstein loss plus 10× the gradient penalty (Gulrajani et al. 2017), one critic
+/// step per generator step; Adam with β = (0.5, 0.9) for both.</para>
 /// <para>Memory: the selected columns are read once and encoded into one float matrix (rows × encoded width) that
 /// the training engine batches; the mixture of a column is fitted on at most
 /// <see cref="TabularSynthesizerOptions.MaximumMixtureFitValues"/> of its values.</para>

@@ -34,6 +34,13 @@ namespace Microsoft.ML.Generative.Tabular;
 /// (whole-number columns stay whole; at most 6 digits are learned, beyond that values are not rounded);
 /// categories come only from those seen in training. All draws come from one TorchSharp generator seeded with
 /// <c>seed</c>: the same seed gives the same rows, in this process or after loading the model in another one.</para>
+/// <para>Sampling (<see cref="TabularModel.Ctgan"/>): z ~ N(0, I) and a conditional vector per row — a discrete column
+/// chosen uniformly and one of its categories at its training frequency — then G([z, c]) (BatchNorm with its running
+/// statistics); α = tanh of the scalar output, each mode, missing class or category drawn from the softmax of its
+/// logits (Gumbel-max); then decoded as for TVAE.</para>
+/// <para>Conditional sampling (CTGAN): every row is generated with the conditional vector of the asked value (the
+/// value rarest in training when several columns are conditioned), and then checked as below: the vector raises the
+/// value's probability but does not guarantee it, so rows without every asked value are rejected.</para>
 /// <para>Conditional sampling (TVAE): by rejection — rows are drawn as above and only those whose conditioned
 /// columns hold the asked categories are kept, in order, until <c>count</c> rows are found. The result follows the
 /// model's own conditional distribution exactly, and every returned row has the asked values; the cost grows as
