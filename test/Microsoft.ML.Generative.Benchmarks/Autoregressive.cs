@@ -131,6 +131,16 @@ internal static class AutoregressiveSuite
             ["lr2e-2"] = o => o.LearningRate = 2e-2,
             ["lr1e-2-tie"] = o => { o.LearningRate = 1e-2; o.TieWeights = true; },
             ["lr1e-2-wd0.1"] = o => { o.LearningRate = 1e-2; o.WeightDecay = 0.1; },
+            ["lr1e-2-tie-beta2-0.99"] = o => { o.LearningRate = 1e-2; o.TieWeights = true; o.Beta2 = 0.99; },
+            ["lr7e-3-tie"] = o => { o.LearningRate = 7e-3; o.TieWeights = true; },
+            ["lr1e-2-tie-wd0.1"] = o => { o.LearningRate = 1e-2; o.TieWeights = true; o.WeightDecay = 0.1; },
+            ["lr1e-2-tie-minlr0"] = o => { o.LearningRate = 1e-2; o.TieWeights = true; o.MinimumLearningRateFraction = 0; },
+            ["lr1e-2-tie-warmup300"] = o => { o.LearningRate = 1e-2; o.TieWeights = true; o.WarmupSteps = 300; },
+            ["lr1e-2-tie-seed2"] = o => { o.LearningRate = 1e-2; o.TieWeights = true; o.Seed = 2; },
+            ["default-seed2"] = o => o.Seed = 2,
+            ["lr1e-2-tie-beta2-0.99-minlr0"] = o => { o.LearningRate = 1e-2; o.TieWeights = true; o.Beta2 = 0.99; o.MinimumLearningRateFraction = 0; },
+            ["lr1e-2-tie-beta2-0.99-minlr0-seed2"] = o => { o.LearningRate = 1e-2; o.TieWeights = true; o.Beta2 = 0.99; o.MinimumLearningRateFraction = 0; o.Seed = 2; },
+            ["lr1e-2-tie-beta2-0.99-noclip"] = o => { o.LearningRate = 1e-2; o.TieWeights = true; o.Beta2 = 0.99; o.GradientClipNorm = 0; },
         };
         foreach (var name in names.Split(','))
         {

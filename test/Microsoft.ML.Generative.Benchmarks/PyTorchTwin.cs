@@ -43,6 +43,10 @@ internal static class PyTorchTwin
                 ("library", "dotnet", $"\"{self}\" vae-child \"{dir}\" {epochs} library"),
                 ("pytorch", python, $"\"{script}\" \"{dir}\" {epochs} {threads}"),
                 ("torchsharp", "dotnet", $"\"{self}\" vae-child \"{dir}\" {epochs} torchsharp"),
+                // The step's 14 matrix products alone (forward and backward of the five linear layers, batch 128), on
+                // each side's BLAS (MKL in libtorch, OpenBLAS in Debian's PyTorch): the part neither framework can remove.
+                ("library-gemm", "dotnet", $"\"{self}\" vae-child \"{dir}\" 0 gemm"),
+                ("pytorch-gemm", python, $"\"{script}\" \"{dir}\" 0 {threads} gemm"),
             };
             Console.WriteLine($"pytorch: VAE 784-400-20, batch {Batch}, {epochs} epochs on {train.Length} rows, {threads} threads each side, {pairs} interleaved rounds (library, PyTorch, raw TorchSharp)");
             var results = sides.ToDictionary(s => s.Name, _ => new List<Result>());
@@ -54,6 +58,11 @@ internal static class PyTorchTwin
                 {
                     var r = RunSide(side.File, side.Args);
                     results[side.Name].Add(r);
+                    if (side.Name.EndsWith("-gemm"))
+                    {
+                        Console.WriteLine($"  round {p + 1} {side.Name,-12} matrix products of one step {r.GemmMsPerStep:F3} ms");
+                        continue;
+                    }
                     Console.WriteLine($"  round {p + 1} {side.Name,-10} epochs {r.EpochRowsPerSecond,8:F0} rows/s  fit {r.FitSeconds,6:F2} s  process {r.WallSeconds,6:F2} s  peak RSS {r.PeakRssKib / 1024.0,6:F0} MiB  test score {r.TestScore:F2}");
                 }
             }
@@ -73,6 +82,15 @@ internal static class PyTorchTwin
             report.Add(Figure.Of("raw TorchSharp peak RSS", "MiB", raw.Select(r => r.PeakRssKib / 1024.0).ToList()));
             report.Add(Figure.Of("peak RSS library / PyTorch (per pair)", "ratio", Pair(lib, py, r => r.PeakRssKib)));
             report.Add(Figure.Of("training speed library / raw TorchSharp (per pair)", "ratio", Pair(lib, raw, r => r.EpochRowsPerSecond)));
+            var libGemm = results["library-gemm"];
+            var pyGemm = results["pytorch-gemm"];
+            report.Add(Figure.Of("library step time (epochs only)", "ms", lib.Select(r => 1000.0 * Batch / r.EpochRowsPerSecond).ToList()));
+            report.Add(Figure.Of("PyTorch step time (epochs only)", "ms", py.Select(r => 1000.0 * Batch / r.EpochRowsPerSecond).ToList()));
+            report.Add(Figure.Of("library: the step's 14 matrix products alone (MKL)", "ms", libGemm.Select(r => r.GemmMsPerStep).ToList()));
+            report.Add(Figure.Of("PyTorch: the step's 14 matrix products alone (OpenBLAS)", "ms", pyGemm.Select(r => r.GemmMsPerStep).ToList()));
+            report.Add(Figure.Of("matrix products' share of the library step (per round)", "fraction", lib.Zip(libGemm, (r, g) => g.GemmMsPerStep / (1000.0 * Batch / r.EpochRowsPerSecond)).ToList()));
+            report.Add(Figure.Of("matrix products' share of the PyTorch step (per round)", "fraction", py.Zip(pyGemm, (r, g) => g.GemmMsPerStep / (1000.0 * Batch / r.EpochRowsPerSecond)).ToList()));
+            report.Add(Figure.Of("matrix products alone: PyTorch time / library time (per round; > 1 = MKL faster)", "ratio", Pair(pyGemm, libGemm, r => r.GemmMsPerStep)));
             report.Add(Figure.Of("library test negative ELBO (nats/digit)", "nats", lib.Select(r => r.TestScore).ToList()));
             report.Add(Figure.Of("PyTorch test negative ELBO (nats/digit)", "nats", py.Select(r => r.TestScore).ToList()));
             report.Note("epochs", epochs);
@@ -104,6 +122,11 @@ internal static class PyTorchTwin
         var start = Process.GetCurrentProcess().StartTime;
         // Loads libtorch before the Fit clock starts, as the twin's `import torch` does before its own clock.
         get_num_threads();
+        if (side == "gemm")
+        {
+            Console.WriteLine(JsonSerializer.Serialize(new Result { Side = side, GemmMsPerStep = GemmMsPerStep() }));
+            return 0;
+        }
         var clock = Stopwatch.StartNew();
         var train = ReadU8(Path.Combine(dir, "train.u8"));
         double epochRate, trainSeconds, testScore;
@@ -135,6 +158,47 @@ internal static class PyTorchTwin
         }
         Print(side, epochRate, trainSeconds, clock.Elapsed.TotalSeconds, testScore, start);
         return 0;
+    }
+
+    /// <summary>
+    /// Milliseconds for the 14 matrix products of one training step of the 784-400-20 VAE at batch 128, with the
+    /// layouts autograd uses: forward x·Wᵀ per layer (five layers, the two 400→20 heads separate as in the twin), backward
+    /// δᵀ·input for each weight and δ·W for each layer's input except the first. Median of 7 blocks of 100 steps;
+    /// each product allocates its result, as in training (neither TorchSharp nor PyTorch can write into a given tensor here).
+    /// The same list is in <c>pytorch/vae_twin.py</c> (<c>gemm_ms_per_step</c>).
+    /// </summary>
+    internal static double GemmMsPerStep()
+    {
+        const int b = Batch;
+        var layers = new (int In, int Out, bool InputGradient)[] { (784, 400, false), (400, 20, true), (400, 20, true), (20, 400, true), (400, 784, true) };
+        using var scope = NewDisposeScope();
+        var generator = new Generator(1);
+        var work = new List<Action>();
+        foreach (var (inputs, outputs, inputGradient) in layers)
+        {
+            var x = randn(new long[] { b, inputs }, generator: generator);
+            var w = randn(new long[] { outputs, inputs }, generator: generator);
+            var bias = randn(new long[] { outputs }, generator: generator);
+            var delta = randn(new long[] { b, outputs }, generator: generator);
+            var wt = w.t();
+            var deltaT = delta.t();
+            work.Add(() => { using var y = addmm(bias, x, wt, 1f, 1f); });      // forward: bias + x Wᵀ       [B, out]
+            work.Add(() => { using var dw = mm(deltaT, x); });          // weight gradient: δᵀ x     [out, in]
+            if (inputGradient)
+                work.Add(() => { using var dx = mm(delta, w); });       // input gradient: δ W       [B, in]
+        }
+        for (int i = 0; i < 50; i++)
+            foreach (var op in work) op();
+        var blocks = new List<double>();
+        for (int k = 0; k < 7; k++)
+        {
+            var clock = Stopwatch.StartNew();
+            for (int i = 0; i < 100; i++)
+                foreach (var op in work) op();
+            blocks.Add(clock.Elapsed.TotalMilliseconds / 100);
+        }
+        blocks.Sort();
+        return blocks[blocks.Count / 2];
     }
 
     private static void Print(string side, double epochRate, double trainSeconds, double fitSeconds, double testScore, DateTime start)
@@ -207,6 +271,7 @@ internal static class PyTorchTwin
         public string Side { get; set; } = "";
         public string Version { get; set; } = "";
         public double EpochRowsPerSecond { get; set; }
+        public double GemmMsPerStep { get; set; }
         public double TrainSeconds { get; set; }
         public double FitSeconds { get; set; }
         public double ProcessSeconds { get; set; }

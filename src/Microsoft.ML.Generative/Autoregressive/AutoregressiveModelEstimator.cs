@@ -23,6 +23,13 @@ namespace Microsoft.ML.Generative.Autoregressive;
 /// padding ignored (Bengio et al., 2003), optionally label-smoothed. Sequences longer than
 /// <see cref="AutoregressiveModelOptions.ContextLength"/> targets are cut into consecutive windows, each trained on
 /// its own (the state is not carried between windows during training).</para>
+/// <para>Memory: the encoded rows (one int32 per token) are cached when they fit in
+/// <see cref="GenerativeTrainerOptions.MaxCachedMegabytes"/> (estimated as 8 bytes per token plus 48 per row, the rows
+/// being held twice while the windows are built); larger data is streamed: read again and re-encoded every epoch, its
+/// windows shuffled through a buffer of <see cref="GenerativeTrainerOptions.ShuffleBufferRows"/> windows (the data
+/// view's own shuffling is used too), one counting pass sizing the epochs first. A streamed
+/// <see cref="GenerativeTrainerOptions.ValidationFraction"/> holds out the rows whose seeded hash of the row ID falls
+/// below the fraction (the fraction on average; cached data holds out exactly that fraction).</para>
 /// <para>Output: the input columns plus <c>LogLikelihood</c>, <c>TokenCount</c> and <c>Perplexity</c> (floats).</para>
 /// </remarks>
 public sealed class AutoregressiveModelEstimator : GenerativeEstimatorCore<AutoregressiveModelTransformer, AutoregressiveModelOptions>
@@ -54,22 +61,63 @@ public sealed class AutoregressiveModelEstimator : GenerativeEstimatorCore<Autor
     {
         var options = Options;
         int index = SequenceColumn.Check(Host, input.Schema, options.InputColumnName, out var kind);
-        var vocabulary = LearnVocabulary(input, index, kind, options);
-        var sequences = Encode(input, vocabulary);
-        if (sequences.Count == 0)
-            throw Host.Except($"Training data is empty: column '{options.InputColumnName}' has no rows.");
-        if (sequences.All(s => s.Length <= 2))
-            throw Host.Except($"All {sequences.Count} training sequences in column '{options.InputColumnName}' are empty (or missing): there is nothing to learn but the end token.");
-
-        List<int[]>? validation = null;
+        var vocabulary = LearnVocabulary(input, index, kind, options, out long tokenCount, out long rowCount);
+        SequenceValidation? validationKind = null;
         if (validationData is not null)
         {
             SequenceColumn.Check(Host, validationData.Schema, options.InputColumnName, out var vKind);
             Host.CheckParam(vKind == kind, nameof(validationData), $"Validation column '{options.InputColumnName}' must have the same kind ({kind}) as the training column; got {vKind}.");
-            validation = Encode(validationData, vocabulary);
-            Host.CheckParam(validation.Count > 0, nameof(validationData), "Validation data has no rows.");
+            validationKind = SequenceValidation.Data;
         }
         else if (options.ValidationFraction > 0)
+        {
+            validationKind = SequenceValidation.HoldOut;
+        }
+
+        // Cached: every row's ids (int32, boundaries included) held twice while the windows are built, plus
+        // per-window bookkeeping. Above MaxCachedMegabytes (or one array's length) the rows are streamed instead.
+        long stored = tokenCount + 2 * rowCount;
+        long cap = (long)options.MaxCachedMegabytes << 20;
+        bool stream = stored > Array.MaxLength || 2L * sizeof(int) * stored + 48 * rowCount > cap;
+        var (train, valid, sequenceCount) = stream
+            ? StreamSources(ch, input, validationData, validationKind, vocabulary, stored)
+            : CacheSources(input, validationData, validationKind, vocabulary);
+        using (train)
+        using (valid)
+        {
+            var (windows, targets) = train switch
+            {
+                SequenceBatchSource c => (c.Rows, c.TokenCount),
+                StreamingSequenceBatchSource r => (r.Rows, r.TokenCount),
+                _ => (train.Rows, 0L),
+            };
+            var architecture = new SequenceNetworkArchitecture(options.Architecture, vocabulary.Size, options.EmbeddingDimension,
+                options.HiddenSize, options.NumberOfLayers, options.NumberOfHeads, options.ContextLength, options.Dropout, options.TieWeights);
+            var network = TorchRandom.Build(Seed, () => SequenceNetwork.Create(architecture));
+            return Train(ch, train, valid, network,
+                () => $"a {Describe(architecture)} ({architecture.ParameterCount} parameters, vocabulary {vocabulary.Size}) on {sequenceCount} sequences ({windows} windows, {targets} tokens{(stream ? ", streamed" : "")})",
+                (_, _) => new AutoregressiveObjective(network, options),
+                history => new AutoregressiveModelTransformer(Host, network, vocabulary, options.InputColumnName,
+                    options.LogLikelihoodColumnName, options.TokenCountColumnName, options.PerplexityColumnName, history));
+        }
+    }
+
+    private enum SequenceValidation { Data, HoldOut }
+
+    /// <summary>Encodes every row into memory: an exact seeded hold-out (a permutation of the rows) when asked.</summary>
+    private (BatchSource<SequenceBatch> Train, BatchSource<SequenceBatch>? Validation, long Sequences) CacheSources(IDataView input,
+        IDataView? validationData, SequenceValidation? validationKind, Vocabulary vocabulary)
+    {
+        var options = Options;
+        var sequences = Encode(input, vocabulary);
+        CheckNotEmpty(sequences.Count, sequences.Sum(s => (long)s.Length - 1));
+        List<int[]>? validation = null;
+        if (validationKind == SequenceValidation.Data)
+        {
+            validation = Encode(validationData!, vocabulary);
+            Host.CheckParam(validation.Count > 0, nameof(validationData), "Validation data has no rows.");
+        }
+        else if (validationKind == SequenceValidation.HoldOut)
         {
             int holdOut = (int)Math.Round(sequences.Count * options.ValidationFraction);
             Host.CheckUserArg(holdOut >= 1 && holdOut < sequences.Count, nameof(options.ValidationFraction),
@@ -80,17 +128,75 @@ public sealed class AutoregressiveModelEstimator : GenerativeEstimatorCore<Autor
             validation = perm.Take(holdOut).Select(i => sequences[(int)i]).ToList();
             sequences = perm.Skip(holdOut).Select(i => sequences[(int)i]).ToList();
         }
+        var train = new SequenceBatchSource(sequences, options.ContextLength, options.BucketByLength);
+        var valid = validation is null ? null : new SequenceBatchSource(validation, options.ContextLength);
+        return (train, valid, sequences.Count);
+    }
 
-        using var train = new SequenceBatchSource(sequences, options.ContextLength, options.BucketByLength);
-        using var valid = validation is null ? null : new SequenceBatchSource(validation, options.ContextLength);
-        var architecture = new SequenceNetworkArchitecture(options.Architecture, vocabulary.Size, options.EmbeddingDimension,
-            options.HiddenSize, options.NumberOfLayers, options.NumberOfHeads, options.ContextLength, options.Dropout, options.TieWeights);
-        var network = TorchRandom.Build(Seed, () => SequenceNetwork.Create(architecture));
-        return Train(ch, train, valid, network,
-            () => $"a {Describe(architecture)} ({architecture.ParameterCount} parameters, vocabulary {vocabulary.Size}) on {sequences.Count} sequences ({train.Rows} windows, {train.TokenCount} tokens)",
-            (_, _) => new AutoregressiveObjective(network, options),
-            history => new AutoregressiveModelTransformer(Host, network, vocabulary, options.InputColumnName,
-                options.LogLikelihoodColumnName, options.TokenCountColumnName, options.PerplexityColumnName, history));
+    /// <summary>
+    /// Streams the rows every epoch (data above <see cref="GenerativeTrainerOptions.MaxCachedMegabytes"/>): one
+    /// counting pass sizes the epochs; a hold-out split takes the rows whose seeded hash of the row ID falls below
+    /// the fraction (so its size is the fraction only on average).
+    /// </summary>
+    private (BatchSource<SequenceBatch> Train, BatchSource<SequenceBatch>? Validation, long Sequences) StreamSources(IChannel ch,
+        IDataView input, IDataView? validationData, SequenceValidation? validationKind, Vocabulary vocabulary, long stored)
+    {
+        var options = Options;
+        int index = SequenceColumn.Check(Host, input.Schema, options.InputColumnName, out _);
+        var reader = Reader(vocabulary, index);
+        int c = options.ContextLength;
+        // The shuffle buffer holds ShuffleBufferRows windows, itself bounded by the cap (but at least one batch).
+        long capWindows = ((long)options.MaxCachedMegabytes << 20) / (2L * sizeof(int) * (c + 1) + 32);
+        int buffer = (int)Math.Max(options.BatchSize, Math.Min(options.ShuffleBufferRows, capWindows));
+        ch.Info("Training sequences ({0} tokens with boundaries) need more than MaxCachedMegabytes = {1} in memory: they are read again every epoch, through a shuffle buffer of {2} windows.",
+            stored, options.MaxCachedMegabytes, buffer);
+        if (validationKind == SequenceValidation.HoldOut)
+        {
+            double fraction = options.ValidationFraction;
+            int seed = Seed;
+            bool IsValidation(DataViewRowId id) => TrainingData.Uniform(id, seed) < fraction;
+            var counts = StreamingSequenceBatchSource.Count(Host, input, index, reader, id => IsValidation(id) ? 1 : 0, 2, c);
+            CheckNotEmpty(counts[0].Sequences + counts[1].Sequences, counts[0].Tokens + counts[1].Tokens);
+            Host.CheckUserArg(counts[0].Windows > 0 && counts[1].Windows > 0, nameof(options.ValidationFraction),
+                $"Holding out a fraction {fraction} of the rows leaves no rows for training or none for validation.");
+            return (new StreamingSequenceBatchSource(Host, input, index, reader, id => !IsValidation(id), c, buffer, Seed, counts[0].Windows, counts[0].Tokens),
+                    new StreamingSequenceBatchSource(Host, input, index, reader, IsValidation, c, buffer, Seed, counts[1].Windows, counts[1].Tokens),
+                    counts[0].Sequences);
+        }
+        var all = StreamingSequenceBatchSource.Count(Host, input, index, reader, _ => 0, 1, c)[0];
+        CheckNotEmpty(all.Sequences, all.Tokens);
+        var train = new StreamingSequenceBatchSource(Host, input, index, reader, _ => true, c, buffer, Seed, all.Windows, all.Tokens);
+        if (validationKind != SequenceValidation.Data)
+            return (train, null, all.Sequences);
+        int vIndex = SequenceColumn.Check(Host, validationData!.Schema, options.InputColumnName, out _);
+        var vReader = Reader(vocabulary, vIndex);
+        var v = StreamingSequenceBatchSource.Count(Host, validationData, vIndex, vReader, _ => 0, 1, c)[0];
+        Host.CheckParam(v.Sequences > 0, nameof(validationData), "Validation data has no rows.");
+        return (train, new StreamingSequenceBatchSource(Host, validationData, vIndex, vReader, _ => true, c, buffer, Seed, v.Windows, v.Tokens), all.Sequences);
+    }
+
+    /// <summary>Given a cursor, the reader of its current row as ⟨s⟩ x₁ … xₙ ⟨s⟩ token ids.</summary>
+    private static Func<DataViewRow, Func<int[]>> Reader(Vocabulary vocabulary, int index) => row =>
+    {
+        var column = new SequenceColumn(row, index);
+        var ids = new List<int>();
+        return () =>
+        {
+            ids.Clear();
+            ids.Add(Vocabulary.Boundary);
+            column.Encode(vocabulary, ids);
+            ids.Add(Vocabulary.Boundary);
+            return ids.ToArray();
+        };
+    };
+
+    private void CheckNotEmpty(long sequences, long targets)
+    {
+        if (sequences == 0)
+            throw Host.Except($"Training data is empty: column '{Options.InputColumnName}' has no rows.");
+        // A row with no token still has one target (the end token after the start token).
+        if (targets == sequences)
+            throw Host.Except($"All {sequences} training sequences in column '{Options.InputColumnName}' are empty (or missing): there is nothing to learn but the end token.");
     }
 
     internal static string Describe(SequenceNetworkArchitecture a)
@@ -99,8 +205,10 @@ public sealed class AutoregressiveModelEstimator : GenerativeEstimatorCore<Autor
             : $"{a.NumberOfLayers}-layer {a.Kind.ToString().ToUpperInvariant()} (embedding {a.EmbeddingDimension}, hidden {a.HiddenSize})";
 
     /// <summary>First pass: counts the tokens and keeps those seen at least MinimumTokenFrequency times.</summary>
-    private Vocabulary LearnVocabulary(IDataView data, int index, SequenceInputKind kind, AutoregressiveModelOptions options)
+    private Vocabulary LearnVocabulary(IDataView data, int index, SequenceInputKind kind, AutoregressiveModelOptions options,
+        out long tokenCount, out long rowCount)
     {
+        long tokens = 0;
         using var cursor = data.GetRowCursor(new[] { data.Schema[index] });
         var column = new SequenceColumn(cursor, index);
         int min = options.MinimumTokenFrequency;
@@ -114,7 +222,9 @@ public sealed class AutoregressiveModelEstimator : GenerativeEstimatorCore<Autor
             while (cursor.MoveNext())
             {
                 if ((++rows & 1023) == 0) Host.CheckAlive();
-                foreach (ulong k in column.ReadKeys())
+                var row = column.ReadKeys();
+                tokens += row.Count;
+                foreach (ulong k in row)
                     if (k != 0) counts[k] = counts.GetValueOrDefault(k) + 1;
             }
             if (ShardedCommunicator is { } comm)
@@ -131,7 +241,9 @@ public sealed class AutoregressiveModelEstimator : GenerativeEstimatorCore<Autor
             while (cursor.MoveNext())
             {
                 if ((++rows & 1023) == 0) Host.CheckAlive();
-                foreach (char c in column.ReadText().Span) counts[c]++;
+                var text = column.ReadText().Span;
+                tokens += text.Length;
+                foreach (char c in text) counts[c]++;
             }
             if (ShardedCommunicator is { } comm)
                 ShardCounts.Merge(comm, counts);
@@ -150,6 +262,7 @@ public sealed class AutoregressiveModelEstimator : GenerativeEstimatorCore<Autor
                 foreach (var r in Vocabulary.Words(text))
                 {
                     var word = text[r];
+                    tokens++;
                     lookup[word] = lookup.TryGetValue(word, out long n) ? n + 1 : 1;
                 }
                 if (counts.Count > 4 * options.MaximumVocabularySize + 1_000_000 && min == 1)
@@ -161,6 +274,8 @@ public sealed class AutoregressiveModelEstimator : GenerativeEstimatorCore<Autor
             CheckSize(symbols.Length, "words", options);
             separator = " ";
         }
+        tokenCount = tokens;
+        rowCount = rows;
         return new Vocabulary(kind, options.Tokenization, symbols, keys, separator);
     }
 

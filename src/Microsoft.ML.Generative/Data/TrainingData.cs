@@ -182,7 +182,7 @@ internal static class TrainingData
     }
 
     /// <summary>A seeded hash of a row ID mapped to [0, 1).</summary>
-    private static double Uniform(DataViewRowId id, int seed)
+    internal static double Uniform(DataViewRowId id, int seed)
     {
         ulong h = id.Low * 0x9E3779B97F4A7C15UL ^ id.High * 0xC2B2AE3D27D4EB4FUL ^ (ulong)(uint)seed * 0x165667B19E3779F9UL;
         h ^= h >> 33;

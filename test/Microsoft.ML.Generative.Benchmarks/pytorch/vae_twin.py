@@ -8,6 +8,7 @@ mirrors). Data: the split written by the C# harness (uint8 pixels), so both side
 
 Install once (Debian 12): apt-get install python3-torch libopenblas0-openmp   (then run with /usr/bin/python3)
 Usage: vae_twin.py DATA_DIR EPOCHS THREADS   -> prints one JSON line
+       vae_twin.py DATA_DIR 0 THREADS gemm     -> the step's 14 matrix products alone (ms per step), one JSON line
 """
 import json
 import os
@@ -54,9 +55,43 @@ def negative_elbo(model, x, noise=True):
     return rec + kl                                                 # [B]
 
 
+def gemm_ms_per_step():
+    """The 14 matrix products of one training step (batch 128), as in PyTorchTwin.GemmMsPerStep on the C# side:
+    forward bias + x W^T per layer, weight gradient delta^T x, input gradient delta W except for the first layer."""
+    b = 128
+    g = torch.Generator().manual_seed(1)
+    work = []
+    for inputs, outputs, input_gradient in [(784, 400, False), (400, 20, True), (400, 20, True), (20, 400, True), (400, 784, True)]:
+        x = torch.randn(b, inputs, generator=g)
+        w = torch.randn(outputs, inputs, generator=g)
+        bias = torch.randn(outputs, generator=g)
+        delta = torch.randn(b, outputs, generator=g)
+        wt, delta_t = w.t(), delta.t()
+        work.append(lambda bias=bias, x=x, wt=wt: torch.addmm(bias, x, wt))        # results allocated, as in training
+        work.append(lambda delta_t=delta_t, x=x: torch.mm(delta_t, x))
+        if input_gradient:
+            work.append(lambda delta=delta, w=w: torch.mm(delta, w))
+    for _ in range(50):
+        for op in work:
+            op()
+    blocks = []
+    for _ in range(7):
+        t = time.perf_counter()
+        for _ in range(100):
+            for op in work:
+                op()
+        blocks.append((time.perf_counter() - t) * 1000 / 100)
+    blocks.sort()
+    return blocks[len(blocks) // 2]
+
+
 def main():
     data_dir, epochs, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     torch.set_num_threads(threads)
+    if len(sys.argv) > 4 and sys.argv[4] == "gemm":
+        with torch.no_grad():
+            print(json.dumps({"side": "gemm", "gemmMsPerStep": gemm_ms_per_step()}))
+        return
     torch.manual_seed(1)
     fit_start = time.perf_counter()
     train = load(os.path.join(data_dir, "train.u8"))
