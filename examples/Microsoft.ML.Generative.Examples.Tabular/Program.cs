@@ -9,7 +9,10 @@
 // identical. Pictures go to the output folder: marginals.png (per-column histograms, real vs synthetic) and
 // correlations.png (real and synthetic correlation heat maps and their difference).
 //
-//   dotnet run -c Release --project examples/Microsoft.ML.Generative.Examples.Tabular [-- --epochs 1000 --out artifacts/examples/tabular]
+// With --model ctgan the same steps run with CTGAN (the GAN family with the conditional vector, training-by-sampling,
+// PacGAN and WGAN-GP) instead of TVAE.
+//
+//   dotnet run -c Release --project examples/Microsoft.ML.Generative.Examples.Tabular [-- --model tvae|ctgan --epochs 1000 --out artifacts/examples/tabular]
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
@@ -22,6 +25,7 @@ using Microsoft.ML.Generative.Examples.Tabular;
 using Microsoft.ML.Generative.Tabular;
 
 int? epochs = null;
+var model = TabularModel.Tvae;
 string outDir = Path.Combine("artifacts", "examples", "tabular");
 for (int i = 0; i < args.Length; i++)
 {
@@ -29,8 +33,9 @@ for (int i = 0; i < args.Length; i++)
     {
         case "--epochs" when i + 1 < args.Length: epochs = int.Parse(args[++i]); break;
         case "--out" when i + 1 < args.Length: outDir = args[++i]; break;
+        case "--model" when i + 1 < args.Length && Enum.TryParse<TabularModel>(args[i + 1], ignoreCase: true, out var m): model = m; i++; break;
         default:
-            Console.Error.WriteLine($"Unknown argument '{args[i]}'. Usage: [--epochs N] [--out DIR]");
+            Console.Error.WriteLine($"Unknown argument '{args[i]}'. Usage: [--model tvae|ctgan] [--epochs N] [--out DIR]");
             return 2;
     }
 }
@@ -45,8 +50,9 @@ int trainRows = train.GetColumn<ReadOnlyMemory<char>>("Species").Count();
 Console.WriteLine($"Palmer penguins: {trainRows} training rows, {test.GetColumn<ReadOnlyMemory<char>>("Species").Count()} held out; columns "
     + string.Join(", ", penguins.Schema.Select(c => $"{c.Name} ({c.Type})")) + ".");
 
-// TVAE with the documented defaults (the VAE family with per-column likelihoods); progress goes to MLContext.Log.
-var options = new TabularSynthesizerOptions { Model = TabularModel.Tvae };
+// TVAE (the VAE family with per-column likelihoods) or CTGAN (the GAN family) with the documented defaults; progress
+// goes to MLContext.Log.
+var options = new TabularSynthesizerOptions { Model = model };
 if (epochs is int e)
     options.NumberOfEpochs = e;
 int lastPrinted = 0;
@@ -55,7 +61,9 @@ options.Progress = new Progress<Microsoft.ML.Generative.Training.EpochSummary>(s
     if (s.Epoch == s.NumberOfEpochs || s.Epoch - lastPrinted >= Math.Max(1, s.NumberOfEpochs / 5))
     {
         lastPrinted = s.Epoch;
-        Console.WriteLine($"  epoch {s.Epoch,4}/{s.NumberOfEpochs}: negative ELBO {s.TrainingLosses["Loss"],8:F3} nats/row, elapsed {s.Elapsed.TotalSeconds:F1} s");
+        Console.WriteLine(model == TabularModel.Tvae
+            ? $"  epoch {s.Epoch,4}/{s.NumberOfEpochs}: negative ELBO {s.TrainingLosses["Loss"],8:F3} nats/row, elapsed {s.Elapsed.TotalSeconds:F1} s"
+            : $"  epoch {s.Epoch,4}/{s.NumberOfEpochs}: critic loss {s.TrainingLosses["Loss"],8:F3}, generator loss {s.TrainingLosses["GeneratorLoss"],8:F3}, elapsed {s.Elapsed.TotalSeconds:F1} s");
     }
 });
 var clock = Stopwatch.StartNew();

@@ -53,10 +53,11 @@ var suites = new Dictionary<string, Action>
     ["twin-data"] = () => PyTorchTwin.WriteData(args[1], digits.Train, digits.Test),   // the twin's input files, for profiling one side alone
     ["pytorch"] = () => PyTorchTwin.Run(root, digits.Train, digits.Test, args.Length > 1 ? int.Parse(args[1]) : 5, args.Length > 2 ? int.Parse(args[2]) : 10),
     ["evaluation"] = () => EvaluationBenchmarks.Run(root),
-    // The tabular synthesizer's quality bars on the bundled tables: tabular [repeats (3)] [models, comma-separated (tvae)] [epochs] [batch].
+    // The tabular synthesizer's quality bars on the bundled tables: tabular [repeats (3)] [models, comma-separated (tvae)] [epochs] [batch] [minimum steps].
     ["tabular"] = () => TabularBenchmarks.Run(root, args.Length > 1 ? int.Parse(args[1]) : 3,
         (args.Length > 2 ? args[2] : "tvae").Split(',').Select(m => Enum.Parse<Microsoft.ML.Generative.Tabular.TabularModel>(m, ignoreCase: true)).ToArray(),
-        args.Length > 3 ? int.Parse(args[3]) : null, args.Length > 4 ? int.Parse(args[4]) : null),
+        args.Length > 3 && args[3] != "-" ? int.Parse(args[3]) : null, args.Length > 4 && args[4] != "-" ? int.Parse(args[4]) : null,
+        args.Length > 5 ? int.Parse(args[5]) : null),
     ["gan-tabular"] = () => GanTabular.Run(root, args.Length > 1 ? int.Parse(args[1]) : 300),   // issue 10: per-column KS / correlation distance on two real tables
     ["cross-entropy"] = () => CrossEntropyCost.Run(root, args.Length > 1 ? int.Parse(args[1]) : 5),   // issue 14: cost of the exact next-token loss
 };

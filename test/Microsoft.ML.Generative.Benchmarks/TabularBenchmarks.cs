@@ -19,15 +19,16 @@ namespace Microsoft.ML.Generative.Benchmarks;
 /// </summary>
 internal static class TabularBenchmarks
 {
-    private static TabularSynthesizerOptions Options(TabularModel model, int seed, int? epochs, int? batchSize)
+    private static TabularSynthesizerOptions Options(TabularModel model, int seed, int? epochs, int? batchSize, int? minimumSteps)
     {
         var options = new TabularSynthesizerOptions { Model = model, Seed = seed };
         if (epochs is int e) options.NumberOfEpochs = e;
         if (batchSize is int b) options.BatchSize = b;
+        if (minimumSteps is int s) options.MinimumTrainingSteps = s;
         return options;
     }
 
-    public static void Run(string root, int repeats, IReadOnlyList<TabularModel> models, int? epochs = null, int? batchSize = null)
+    public static void Run(string root, int repeats, IReadOnlyList<TabularModel> models, int? epochs = null, int? batchSize = null, int? minimumSteps = null)
     {
         var report = new Report("tabular");
         string data = Path.Combine(AppContext.BaseDirectory, "data");
@@ -58,7 +59,7 @@ internal static class TabularBenchmarks
                     int trainRows = train.GetColumn<float>(train.Schema.First(c => c.Type == NumberDataViewType.Single).Name).Count();
 
                     var clock = Stopwatch.StartNew();
-                    using var synthesizer = ml.Generative().TabularSynthesizer(Options(model, repeat, epochs, batchSize)).Fit(train);
+                    using var synthesizer = ml.Generative().TabularSynthesizer(Options(model, repeat, epochs, batchSize, minimumSteps)).Fit(train);
                     double fitSeconds = clock.Elapsed.TotalSeconds;
                     var synthetic = ml.Data.Cache(synthesizer.Sample(5 * trainRows, seed: 1000 + repeat));
                     var syntheticSameSize = ml.Data.Cache(synthesizer.Sample(trainRows, seed: 2000 + repeat));
@@ -115,9 +116,10 @@ internal static class TabularBenchmarks
                 report.Add(Figure.Of(p + "efficacy, macro accuracy", "", figures["macroEfficacy"]));
             }
         }
-        report.Note("settings", $"epochs {epochs?.ToString() ?? "default"}, batch {batchSize?.ToString() ?? "default"}");
+        report.Note("settings", $"epochs {epochs?.ToString() ?? "default"}, batch {batchSize?.ToString() ?? "default"}, minimum steps {minimumSteps?.ToString() ?? "default"}; models {string.Join(", ", models)}");
         report.Note("split", "70/30 train/held-out per repeat (ML.NET TrainTestSplit, seed 100 + repeat)");
-        report.Note("defaults", "TabularSynthesizerOptions defaults: 300 epochs, batch 500, latent 128, hidden [128, 128], Adam 1e-3, L2 1e-5");
+        report.Note("defaults", "TabularSynthesizerOptions defaults: 300 epochs, batch 500, latent 128, at least 3,000 steps; TVAE hidden [128, 128], Adam 1e-3, L2 1e-5; "
+            + "CTGAN generator [256, 256] residual, critic [256, 256], pac 10, Adam 2e-4 β (0.5, 0.9), L2 1e-6, WGAN-GP λ 10");
         report.Note("features", "Evaluate on one slot per column: numbers (NaN -> real training mean), texts as category index; StandardizeFeatures = true");
         report.Note("efficacy", "one-versus-all FastTree (50 trees, 10 leaves) on every other column; synthetic training set of the real training set's size");
         report.Write(root);

@@ -16,6 +16,20 @@ internal sealed record GanArchitecture(int InputDimension, int LatentDimension, 
     bool GeneratorEma, GanOutputScaling OutputScaling, int ConditionWidth = 0,
     DiscriminatorConditioning Conditioning = DiscriminatorConditioning.Concatenation)
 {
+    /// <summary>
+    /// PacGAN's pack size m (Lin et al. 2018, "PacGAN: The power of two samples in generative adversarial networks"):
+    /// D scores packs of m rows concatenated into one input, [B/m, m·(D + C)] (1: every row on its own, the default).
+    /// Used by CTGAN (m = 10); only with concatenation conditioning.
+    /// </summary>
+    public int Pac { get; init; } = 1;
+
+    /// <summary>
+    /// CTGAN's generator (Xu et al. 2019, §4.4) instead of a plain MLP: each hidden layer is a residual block
+    /// h ← [ReLU(BatchNorm(W h + b)), h] (its output concatenated with its input), then a linear output layer.
+    /// Default false. Needs no generator average (the average would not track BatchNorm's running statistics).
+    /// </summary>
+    public bool ResidualGenerator { get; init; }
+
     /// <summary>Whether D is a projection discriminator (conditional models only).</summary>
     public bool Projection => ConditionWidth > 0 && Conditioning == DiscriminatorConditioning.Projection;
 
@@ -24,6 +38,16 @@ internal sealed record GanArchitecture(int InputDimension, int LatentDimension, 
     {
         get
         {
+            static long Residual(int input, int[] hidden, int output)
+            {
+                long count = 0, width = input;
+                foreach (int h in hidden)
+                {
+                    count += width * h + h + 2L * h;   // linear, BatchNorm's scale and shift
+                    width += h;
+                }
+                return count + width * output + output;
+            }
             static long Mlp(int input, int[] hidden, int output)
             {
                 long count = 0, width = input;
@@ -34,10 +58,12 @@ internal sealed record GanArchitecture(int InputDimension, int LatentDimension, 
                 }
                 return count + width * output + output;
             }
-            long generator = Mlp(LatentDimension + ConditionWidth, GeneratorHiddenLayerSizes, InputDimension);
+            long generator = ResidualGenerator
+                ? Residual(LatentDimension + ConditionWidth, GeneratorHiddenLayerSizes, InputDimension)
+                : Mlp(LatentDimension + ConditionWidth, GeneratorHiddenLayerSizes, InputDimension);
             long discriminator = Projection
                 ? Mlp(InputDimension, DiscriminatorHiddenLayerSizes, 1) + (long)ConditionWidth * DiscriminatorHiddenLayerSizes.DefaultIfEmpty(InputDimension).Last()
-                : Mlp(InputDimension + ConditionWidth, DiscriminatorHiddenLayerSizes, 1);
+                : Mlp(Pac * (InputDimension + ConditionWidth), DiscriminatorHiddenLayerSizes, 1);
             return generator * (GeneratorEma ? 2 : 1) + discriminator;
         }
     }
@@ -47,7 +73,9 @@ internal sealed record GanArchitecture(int InputDimension, int LatentDimension, 
            + $"discriminator {InputDimension}-{string.Join("-", DiscriminatorHiddenLayerSizes.Append(1))}"
            + (SpectralNormalization ? " (spectral normalization)" : "")
            + (DiscriminatorDropout > 0 ? $" (dropout {DiscriminatorDropout})" : "")
-           + (ConditionWidth > 0 ? $", conditional ({ConditionWidth} condition values into G; {(Projection ? "projection" : "concatenation")} discriminator)" : "");
+           + (ConditionWidth > 0 ? $", conditional ({ConditionWidth} condition values into G; {(Projection ? "projection" : "concatenation")} discriminator)" : "")
+           + (ResidualGenerator ? ", residual generator (BatchNorm)" : "")
+           + (Pac > 1 ? $", PacGAN packs of {Pac}" : "");
 }
 
 /// <summary>
@@ -111,7 +139,7 @@ internal sealed class GanNetwork : nn.Module<Tensor, Tensor>
 
         var layers = new List<(string, nn.Module<Tensor, Tensor>)>();
         var dropouts = new List<SeededDropout>();
-        int width = architecture.Projection ? d : d + architecture.ConditionWidth;
+        int width = architecture.Projection ? d : architecture.Pac * (d + architecture.ConditionWidth);
         var hidden = architecture.DiscriminatorHiddenLayerSizes;
         for (int i = 0; i < hidden.Length; i++)
         {
@@ -238,7 +266,7 @@ internal sealed class GanNetwork : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>D's raw output (a realness logit, or a critic score) for rows in the generator's range, [N, 1].</summary>
-    public Tensor Discriminate(Tensor x) => discriminator.forward(x);
+    public Tensor Discriminate(Tensor x) => Architecture.Pac > 1 ? Discriminate(x, null) : discriminator.forward(x);
 
     /// <summary>
     /// D's raw output (a realness logit, or a critic score) for rows in the generator's range, [N, 1]; a conditional
@@ -246,6 +274,20 @@ internal sealed class GanNetwork : nn.Module<Tensor, Tensor>
     /// </summary>
     public Tensor Discriminate(Tensor x, Tensor? c)
     {
+        int pac = Architecture.Pac;
+        if (pac > 1)
+        {
+            // PacGAN: m consecutive rows form one input, [B/m, m·(D + C)] (each row's features, then each row's
+            // condition: a fixed permutation of CTGAN's [x₁, c₁, …, x_m, c_m] layout, which an MLP does not mind).
+            if (x.shape[0] % pac != 0)
+                throw new InvalidOperationException($"A PacGAN discriminator scores packs of {pac} rows; got a batch of {x.shape[0]} rows.");
+            using var packedX = x.reshape(x.shape[0] / pac, -1);
+            if (c is null)
+                return discriminator.forward(packedX);
+            using var packedC = c.reshape(c.shape[0] / pac, -1);
+            using var packed = cat(new[] { packedX, packedC }, 1);
+            return discriminator.forward(packed);                  // [B/m, 1]
+        }
         if (c is null)
             return discriminator.forward(x);
         if (discriminatorOutput is null)
@@ -282,6 +324,16 @@ internal sealed class GanNetwork : nn.Module<Tensor, Tensor>
     {
         var layers = new List<(string, nn.Module<Tensor, Tensor>)>();
         int width = a.LatentDimension + a.ConditionWidth;
+        if (a.ResidualGenerator)
+        {
+            for (int i = 0; i < a.GeneratorHiddenLayerSizes.Length; i++)
+            {
+                layers.Add(($"residual{i}", new ResidualBlock(width, a.GeneratorHiddenLayerSizes[i])));
+                width += a.GeneratorHiddenLayerSizes[i];
+            }
+            layers.Add(("output", nn.Linear(width, a.InputDimension)));
+            return nn.Sequential(layers);   // [N, L + C] -> [N, D], no output nonlinearity (the trainer's output hook applies it)
+        }
         for (int i = 0; i < a.GeneratorHiddenLayerSizes.Length; i++)
         {
             layers.Add(($"linear{i}", nn.Linear(width, a.GeneratorHiddenLayerSizes[i])));
@@ -306,4 +358,29 @@ internal sealed class GanNetwork : nn.Module<Tensor, Tensor>
         GanActivation.Tanh => nn.Tanh(),
         _ => throw new ArgumentOutOfRangeException(nameof(activation), activation, "Unknown activation."),
     };
+}
+
+/// <summary>
+/// CTGAN's residual block (Xu et al. 2019, §4.4): h [N, I] → [ReLU(BatchNorm(W h + b)), h], [N, O + I]. BatchNorm uses
+/// the batch's statistics in training and its running averages (momentum 0.1) in evaluation mode.
+/// </summary>
+internal sealed class ResidualBlock : nn.Module<Tensor, Tensor>
+{
+    private readonly Linear linear;
+    private readonly BatchNorm1d norm;
+
+    public ResidualBlock(int input, int output) : base(nameof(ResidualBlock))
+    {
+        linear = nn.Linear(input, output);
+        norm = nn.BatchNorm1d(output);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor h)
+    {
+        using var projected = linear.forward(h);
+        using var normalized = norm.forward(projected);
+        using var activated = nn.functional.relu(normalized);
+        return cat(new[] { activated, h }, 1);
+    }
 }

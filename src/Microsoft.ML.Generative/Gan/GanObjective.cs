@@ -10,6 +10,32 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Generative.Gan;
 
 /// <summary>
+/// Optional hooks of a model built on the GAN family (CTGAN, <c>Tabular/</c>): the objective's default behaviour when
+/// a hook is null. Not saved: the model that sets them re-applies what it needs at sampling time.
+/// </summary>
+internal sealed class GanTrainingHooks
+{
+    /// <summary>
+    /// G's raw output [B, D] → the rows D sees, [B, D] (CTGAN: tanh for each scalar, Gumbel-softmax for each one-hot
+    /// group). Null: D sees G's output as it is.
+    /// </summary>
+    public Func<Tensor, Tensor>? GeneratorOutput { get; init; }
+
+    /// <summary>
+    /// An extra term of the generator's loss, a scalar, from G's raw output [B, D] and the batch's conditions [B, C]
+    /// (null when unconditional): CTGAN's condition loss. Null: none.
+    /// </summary>
+    public Func<Tensor, Tensor?, Tensor>? GeneratorLoss { get; init; }
+
+    /// <summary>
+    /// Replaces the training batches read from the input (CTGAN's training-by-sampling, whose rows carry the sampled
+    /// conditional vector); the estimator disposes the result after training, not the source it was given. Null: the
+    /// input's rows, shuffled.
+    /// </summary>
+    public Func<Data.BatchSource, Data.BatchSource>? TrainingBatches { get; init; }
+}
+
+/// <summary>
 /// The adversarial game on the shared engine: each batch gives the discriminator one Adam step on its loss (plus the
 /// gradient penalty and R1 when set) and, every n_critic-th batch, the generator one Adam step on its loss; then
 /// the generator's moving average is updated. Two optimizers, one <see cref="TrainStep"/>. A conditional GAN's batch
@@ -72,8 +98,12 @@ internal sealed class GanObjective : GenerativeObjective
     private long _epochRows;
     private readonly List<double> _epochDiscriminatorLosses = new();
 
-    public GanObjective(GanNetwork network, GenerativeAdversarialNetworkOptions options, Generator noise, ulong evaluationSeed)
+    private readonly GanTrainingHooks? _hooks;
+
+    public GanObjective(GanNetwork network, GenerativeAdversarialNetworkOptions options, Generator noise, ulong evaluationSeed,
+        GanTrainingHooks? hooks = null)
     {
+        _hooks = hooks;
         _network = network;
         _noise = noise;
         _evaluationSeed = evaluationSeed;
@@ -157,8 +187,16 @@ internal sealed class GanObjective : GenerativeObjective
         var z = RowNoise(step, b, n => randn(new long[] { n, _network.Architecture.LatentDimension }, generator: _noise));
         // With a generator step to follow, G's graph is kept and reused by it (one G forward per batch).
         Tensor fake;
+        Tensor? raw = null;
         using (var gradMode = enable_grad(generatorStep))
+        {
             fake = _network.Generate(z, averaged: false, c);                     // [B, D]
+            if (_hooks?.GeneratorOutput is { } output)
+            {
+                raw = fake;
+                fake = output(raw);                                               // what D sees, [B, D]
+            }
+        }
         var fakeData = fake.detach();
 
         // Discriminator (critic) step.
@@ -178,6 +216,12 @@ internal sealed class GanObjective : GenerativeObjective
             try
             {
                 var loss = AdversarialLosses.GeneratorLoss(_kind, _network.Discriminate(fake, c));
+                if (_hooks?.GeneratorLoss is { } extra)
+                {
+                    var added = extra(raw ?? fake, c);
+                    loss = loss + added;
+                    generatorLoss = generatorLoss + added.detach();   // the reported loss is the one G minimizes
+                }
                 OptimizerStep(_generatorOptimizer, loss, step, "generator loss");
             }
             finally
@@ -221,6 +265,17 @@ internal sealed class GanObjective : GenerativeObjective
         Tensor? penalty = null;
         // The gradient is taken with respect to the rows; each row keeps its condition.
         Func<Tensor, Tensor> critic = c is null ? x => _network.Discriminate(x) : x => _network.Discriminate(x, c);
+        int pac = _network.Architecture.Pac;
+        if (pac > 1)
+        {
+            // PacGAN: the penalties are per pack (one interpolation weight and one gradient norm per m rows, as
+            // CTGAN's), so the rows are viewed as packs [B/m, m, D] and D sees them as rows again.
+            long b = real.shape[0];
+            var rows = critic;
+            critic = packs => rows(packs.reshape(b, -1));
+            real = real.reshape(b / pac, pac, -1);
+            fake = fake.reshape(b / pac, pac, -1);
+        }
         if (_gradientPenaltyWeight > 0)
             penalty = AdversarialLosses.GradientPenalty(critic, real, fake, generator: _noise).mul_(_gradientPenaltyWeight);
         if (_r1Weight > 0)

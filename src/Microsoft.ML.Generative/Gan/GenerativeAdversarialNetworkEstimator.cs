@@ -39,10 +39,22 @@ public sealed class GenerativeAdversarialNetworkEstimator
     // Reductions over the batch dimension (an explicit array: a literal 0 would also convert to a ScalarType overload).
     private static readonly long[] Rows = { 0 };
 
+    private readonly GanTrainingHooks? _hooks;
+
     internal GenerativeAdversarialNetworkEstimator(IHostEnvironment env, GenerativeAdversarialNetworkOptions options)
         : base(env, options, nameof(GenerativeAdversarialNetworkEstimator))
     {
     }
+
+    /// <summary>A GAN with the hooks of a model built on the family (CTGAN): see <see cref="GanTrainingHooks"/>.</summary>
+    internal GenerativeAdversarialNetworkEstimator(IHostEnvironment env, GenerativeAdversarialNetworkOptions options, GanTrainingHooks? hooks)
+        : this(env, options)
+    {
+        _hooks = hooks;
+    }
+
+    private protected override BatchSource TrainingBatches(BatchSource train)
+        => _hooks?.TrainingBatches is { } batches ? batches(train) : train;
 
     private protected override string ModelName => "generative adversarial network";
 
@@ -54,7 +66,11 @@ public sealed class GenerativeAdversarialNetworkEstimator
     private GanArchitecture Architecture(int inputDimension, int conditionWidth)
         => new(inputDimension, Options.LatentDimension, Options.GeneratorHiddenLayerSizes.ToArray(), Options.DiscriminatorHiddenLayerSizes.ToArray(),
             Options.Activation, Options.DiscriminatorDropout, Options.SpectralNormalization, Options.GeneratorEmaDecay > 0, Options.OutputScaling,
-            conditionWidth, Options.DiscriminatorConditioning);
+            conditionWidth, Options.DiscriminatorConditioning)
+        {
+            Pac = Options.Pac,
+            ResidualGenerator = Options.ResidualGenerator,
+        };
 
     private protected override nn.Module BuildNetwork(int inputDimension)
         => new GanNetwork(Architecture(inputDimension, 0));
@@ -145,7 +161,7 @@ public sealed class GenerativeAdversarialNetworkEstimator
     }
 
     private protected override GenerativeObjective CreateObjective(nn.Module network, Generator noise, ulong evaluationSeed)
-        => new GanObjective((GanNetwork)network, Options, noise, evaluationSeed);
+        => new GanObjective((GanNetwork)network, Options, noise, evaluationSeed, _hooks);
 
     private protected override string Describe(nn.Module network)
     {

@@ -212,6 +212,12 @@ public sealed class GenerativeAdversarialNetworkOptions : GenerativeTrainerOptio
 
     internal override string? ConditionColumn => ConditionColumnName;
 
+    /// <summary>PacGAN's pack size (see <see cref="GanArchitecture.Pac"/>); set by CTGAN. Default 1: no packing.</summary>
+    internal int Pac { get; set; } = 1;
+
+    /// <summary>CTGAN's residual generator with BatchNorm (see <see cref="GanArchitecture.ResidualGenerator"/>). Default false.</summary>
+    internal bool ResidualGenerator { get; set; }
+
     /// <summary>Output column of <c>Transform</c>: the discriminator's raw output (realness logit) per row.</summary>
     public string DiscriminatorScoreColumnName { get; set; } = Defaults.DiscriminatorScoreColumnName;
 
@@ -252,6 +258,11 @@ public sealed class GenerativeAdversarialNetworkOptions : GenerativeTrainerOptio
         ectx.CheckUserArg(DivergencePatience >= 0, nameof(DivergencePatience), $"Must be non-negative (0 = off); got {DivergencePatience}.");
         ectx.CheckUserArg(MaximumValidationSamples > 1, nameof(MaximumValidationSamples), $"Must be at least 2; got {MaximumValidationSamples}.");
         ectx.CheckUserArg(!string.IsNullOrWhiteSpace(DiscriminatorScoreColumnName), nameof(DiscriminatorScoreColumnName), "Must name a column.");
+        ectx.CheckUserArg(Pac >= 1, nameof(Pac), $"Must be at least 1; got {Pac}.");
+        ectx.CheckUserArg(Pac == 1 || (BatchSize % Pac == 0 && (ConditionColumnName is null || DiscriminatorConditioning == DiscriminatorConditioning.Concatenation)),
+            nameof(Pac), $"Packs of {Pac} rows need a BatchSize that is a multiple of {Pac} (got {BatchSize}) and, for a conditional model, concatenation conditioning.");
+        ectx.CheckUserArg(!ResidualGenerator || GeneratorEmaDecay == 0, nameof(GeneratorEmaDecay),
+            "The residual generator's BatchNorm statistics are not averaged: set GeneratorEmaDecay = 0.");
         // The Wasserstein critic loss f − r is only a distance estimate for a (roughly) 1-Lipschitz critic; without a
         // constraint it grows without bound and training diverges (Arjovsky et al. 2017; Gulrajani et al. 2017).
         ectx.CheckUserArg(Loss != AdversarialLoss.Wasserstein || EffectiveGradientPenaltyWeight > 0 || SpectralNormalization,

@@ -269,9 +269,12 @@ public sealed class GenerativeAdversarialNetworkTransformer : GenerativeTransfor
     private protected override void SaveModel(ModelSaveContext ctx)
     {
         Host.CheckValue(ctx, nameof(ctx));
+        var a = _network.Architecture;
+        // CTGAN's network (packed critic, residual generator) is saved by the tabular synthesizer, in its own format.
+        if (a.Pac != 1 || a.ResidualGenerator)
+            throw Host.ExceptNotSupp("This GAN is part of a tabular synthesizer (CTGAN); save the TabularSynthesizerTransformer instead.");
         ctx.CheckAtModel();
         ctx.SetVersionInfo(GetVersionInfo());
-        var a = _network.Architecture;
         ctx.SaveNonEmptyString(FeatureColumnName);
         ctx.Writer.Write(a.InputDimension);
         ctx.Writer.Write(a.LatentDimension);

@@ -17,8 +17,11 @@ public enum TabularModel
     Tvae,
 
     /// <summary>
-    /// CTGAN: the library's GAN with a conditional vector, training-by-sampling, PacGAN and WGAN-GP. Not available yet
-    /// in this version: <c>Fit</c> says so.
+    /// CTGAN: the library's GAN with CTGAN's conditional vector over the discrete columns and training-by-sampling
+    /// (log-frequency), a residual generator with BatchNorm whose outputs are tanh (scalars) and Gumbel-softmax
+    /// (τ = 0.2, one-hot groups), the condition loss, and a PacGAN critic (packs of <see cref="TabularSynthesizerOptions.Pac"/>)
+    /// with LeakyReLU 0.2 and dropout 0.5 trained by WGAN-GP (λ = 10). Conditional samples are generated with the
+    /// conditional vector and then checked (rejection keeps only rows with the asked values).
     /// </summary>
     Ctgan,
 }
@@ -35,8 +38,20 @@ public sealed class TabularSynthesizerOptions
         /// <summary>Default for <see cref="BatchSize"/>.</summary>
         public const int BatchSize = 500;
 
-        /// <summary>Default for <see cref="LearningRate"/>.</summary>
+        /// <summary>Default for <see cref="LearningRate"/> with <see cref="TabularModel.Tvae"/>.</summary>
         public const double LearningRate = 1e-3;
+
+        /// <summary>Default for <see cref="LearningRate"/> with <see cref="TabularModel.Ctgan"/> (both networks; CTGAN's 2e-4).</summary>
+        public const double CtganLearningRate = 2e-4;
+
+        /// <summary>Default for <see cref="WeightDecay"/> with <see cref="TabularModel.Tvae"/>.</summary>
+        public const double WeightDecay = 1e-5;
+
+        /// <summary>Default for <see cref="WeightDecay"/> with <see cref="TabularModel.Ctgan"/> (CTGAN's 1e-6).</summary>
+        public const double CtganWeightDecay = 1e-6;
+
+        /// <summary>Default for <see cref="Pac"/>.</summary>
+        public const int Pac = 10;
 
         /// <summary>Default for <see cref="LatentDimension"/>.</summary>
         public const int LatentDimension = 128;
@@ -84,17 +99,42 @@ public sealed class TabularSynthesizerOptions
     /// <summary>Rows per optimizer step (at most the table's rows). Default 500 (as CTGAN's TVAE).</summary>
     public int BatchSize { get; set; } = Defaults.BatchSize;
 
-    /// <summary>Adam step size. Default 1e-3.</summary>
-    public double LearningRate { get; set; } = Defaults.LearningRate;
+    /// <summary>
+    /// Adam step size (of both networks for CTGAN); <see langword="null"/> (default): the model's own, 1e-3 for TVAE,
+    /// 2e-4 for CTGAN (with Adam β = (0.5, 0.9), as CTGAN).
+    /// </summary>
+    public double? LearningRate { get; set; }
 
-    /// <summary>Decoupled weight decay (AdamW) on every weight. Default 1e-5 (CTGAN's TVAE uses an L2 scale of 1e-5).</summary>
-    public double WeightDecay { get; set; } = 1e-5;
+    /// <summary>
+    /// L2 weight decay of Adam on every weight; <see langword="null"/> (default): the model's own, 1e-5 for TVAE
+    /// (CTGAN's TVAE's L2 scale), 1e-6 for CTGAN.
+    /// </summary>
+    public double? WeightDecay { get; set; }
 
-    /// <summary>Size of the latent code. Default 128.</summary>
+    /// <summary>Size of the latent code (TVAE) or of the generator's noise (CTGAN). Default 128.</summary>
     public int LatentDimension { get; set; } = Defaults.LatentDimension;
 
-    /// <summary>Hidden layers of the encoder (the decoder mirrors them). Default [128, 128].</summary>
-    public int[] HiddenLayerSizes { get; set; } = { 128, 128 };
+    /// <summary>
+    /// Hidden layers of TVAE's encoder (the decoder mirrors them) or of CTGAN's generator (residual blocks);
+    /// <see langword="null"/> (default): [128, 128] for TVAE, [256, 256] for CTGAN.
+    /// </summary>
+    public int[]? HiddenLayerSizes { get; set; }
+
+    /// <summary>Hidden layers of CTGAN's discriminator (critic); ignored by TVAE. Default [256, 256].</summary>
+    public int[] DiscriminatorHiddenLayerSizes { get; set; } = { 256, 256 };
+
+    /// <summary>
+    /// CTGAN's PacGAN pack size (Lin et al. 2018): the critic scores packs of this many rows, which penalizes a
+    /// generator that repeats itself (mode collapse); <see cref="BatchSize"/> must be a multiple of it. Ignored by
+    /// TVAE. Default 10, as CTGAN.
+    /// </summary>
+    public int Pac { get; set; } = Defaults.Pac;
+
+    internal double EffectiveLearningRate => LearningRate ?? (Model == TabularModel.Ctgan ? Defaults.CtganLearningRate : Defaults.LearningRate);
+
+    internal double EffectiveWeightDecay => WeightDecay ?? (Model == TabularModel.Ctgan ? Defaults.CtganWeightDecay : Defaults.WeightDecay);
+
+    internal int[] EffectiveHiddenLayerSizes => (HiddenLayerSizes ?? (Model == TabularModel.Ctgan ? new[] { 256, 256 } : new[] { 128, 128 })).ToArray();
 
     /// <summary>
     /// The most distinct values a discrete (text, boolean or key) column may have. Default 1,000: each category is one
@@ -146,11 +186,18 @@ public sealed class TabularSynthesizerOptions
         ectx.CheckUserArg(NumberOfEpochs > 0, nameof(NumberOfEpochs), $"Must be positive; got {NumberOfEpochs}.");
         ectx.CheckUserArg(BatchSize > 0, nameof(BatchSize), $"Must be positive; got {BatchSize}.");
         ectx.CheckUserArg(MinimumTrainingSteps >= 0, nameof(MinimumTrainingSteps), $"Must be non-negative (0 = off); got {MinimumTrainingSteps}.");
-        ectx.CheckUserArg(LearningRate > 0 && double.IsFinite(LearningRate), nameof(LearningRate), $"Must be a positive finite number; got {LearningRate}.");
-        ectx.CheckUserArg(WeightDecay >= 0 && double.IsFinite(WeightDecay), nameof(WeightDecay), $"Must be non-negative and finite; got {WeightDecay}.");
+        ectx.CheckUserArg(LearningRate is null || (LearningRate > 0 && double.IsFinite(LearningRate.Value)), nameof(LearningRate),
+            $"Must be a positive finite number (or null for the model's default); got {LearningRate}.");
+        ectx.CheckUserArg(WeightDecay is null || (WeightDecay >= 0 && double.IsFinite(WeightDecay.Value)), nameof(WeightDecay),
+            $"Must be non-negative and finite (or null for the model's default); got {WeightDecay}.");
         ectx.CheckUserArg(LatentDimension > 0, nameof(LatentDimension), $"Must be positive; got {LatentDimension}.");
-        ectx.CheckUserArg(HiddenLayerSizes is not null && HiddenLayerSizes.All(h => h > 0), nameof(HiddenLayerSizes),
-            "Must be an array of positive sizes (empty for a linear model).");
+        ectx.CheckUserArg(HiddenLayerSizes is null || HiddenLayerSizes.All(h => h > 0), nameof(HiddenLayerSizes),
+            "Must be an array of positive sizes (empty for a linear model), or null for the model's default.");
+        ectx.CheckUserArg(DiscriminatorHiddenLayerSizes is not null && DiscriminatorHiddenLayerSizes.All(h => h > 0), nameof(DiscriminatorHiddenLayerSizes),
+            "Must be an array of positive sizes (empty for a linear critic).");
+        ectx.CheckUserArg(Pac >= 1, nameof(Pac), $"Must be at least 1 (1: no packing); got {Pac}.");
+        ectx.CheckUserArg(Model != TabularModel.Ctgan || BatchSize % Pac == 0, nameof(BatchSize),
+            $"CTGAN's critic scores packs of Pac = {Pac} rows, so BatchSize must be a multiple of {Pac}; got {BatchSize}. Use, e.g., {Math.Max(Pac, BatchSize / Pac * Pac)}.");
         ectx.CheckUserArg(MaximumCategories >= 2, nameof(MaximumCategories), $"Must be at least 2; got {MaximumCategories}.");
         ectx.CheckUserArg(MaximumModes >= 1 && MaximumModes <= 100, nameof(MaximumModes), $"Must be in [1, 100]; got {MaximumModes}.");
         ectx.CheckUserArg(ModeWeightThreshold >= 0 && ModeWeightThreshold < 1, nameof(ModeWeightThreshold), $"Must be in [0, 1); got {ModeWeightThreshold}.");

@@ -4,6 +4,7 @@ using System.IO;
 using System.Linq;
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using Microsoft.ML.Generative.Gan;
 using Microsoft.ML.Generative.Persistence;
 using Microsoft.ML.Generative.Tabular;
 using Microsoft.ML.Generative.Training;
@@ -33,6 +34,13 @@ namespace Microsoft.ML.Generative.Tabular;
 /// (whole-number columns stay whole; at most 6 digits are learned, beyond that values are not rounded);
 /// categories come only from those seen in training. All draws come from one TorchSharp generator seeded with
 /// <c>seed</c>: the same seed gives the same rows, in this process or after loading the model in another one.</para>
+/// <para>Sampling (<see cref="TabularModel.Ctgan"/>): z ~ N(0, I) and a conditional vector per row — a discrete column
+/// chosen uniformly and one of its categories at its training frequency — then G([z, c]) (BatchNorm with its running
+/// statistics); α = tanh of the scalar output, each mode, missing class or category drawn from the softmax of its
+/// logits (Gumbel-max); then decoded as for TVAE.</para>
+/// <para>Conditional sampling (CTGAN): every row is generated with the conditional vector of the asked value (the
+/// value rarest in training when several columns are conditioned), and then checked as below: the vector raises the
+/// value's probability but does not guarantee it, so rows without every asked value are rejected.</para>
 /// <para>Conditional sampling (TVAE): by rejection — rows are drawn as above and only those whose conditioned
 /// columns hold the asked categories are kept, in order, until <c>count</c> rows are found. The result follows the
 /// model's own conditional distribution exactly, and every returned row has the asked values; the cost grows as
@@ -49,16 +57,31 @@ public sealed class TabularSynthesizerTransformer : ITransformer, ICanSaveModel,
 
     private readonly IHost _host;
     private readonly TabularEncoder _encoder;
-    private readonly VariationalAutoencoderTransformer _vae;
+    private readonly VariationalAutoencoderTransformer? _vae;       // TVAE
+    private readonly GenerativeAdversarialNetworkTransformer? _gan; // CTGAN
+    private readonly ConditionalVectorLayout _layout;
     private readonly bool _extrapolate;
     private readonly int _maximumRejectionDraws;
 
     internal TabularSynthesizerTransformer(IHostEnvironment env, TabularEncoder encoder, VariationalAutoencoderTransformer vae,
-        TabularModel model, bool allowExtrapolation, int maximumRejectionDraws)
+        bool allowExtrapolation, int maximumRejectionDraws)
+        : this(env, encoder, TabularModel.Tvae, allowExtrapolation, maximumRejectionDraws)
+    {
+        _vae = vae;
+    }
+
+    internal TabularSynthesizerTransformer(IHostEnvironment env, TabularEncoder encoder, GenerativeAdversarialNetworkTransformer gan,
+        bool allowExtrapolation, int maximumRejectionDraws)
+        : this(env, encoder, TabularModel.Ctgan, allowExtrapolation, maximumRejectionDraws)
+    {
+        _gan = gan;
+    }
+
+    private TabularSynthesizerTransformer(IHostEnvironment env, TabularEncoder encoder, TabularModel model, bool allowExtrapolation, int maximumRejectionDraws)
     {
         _host = Contracts.CheckRef(env, nameof(env)).Register(nameof(TabularSynthesizerTransformer));
         _encoder = encoder;
-        _vae = vae;
+        _layout = new ConditionalVectorLayout(encoder);
         Model = model;
         _extrapolate = allowExtrapolation;
         _maximumRejectionDraws = maximumRejectionDraws;
@@ -79,12 +102,20 @@ public sealed class TabularSynthesizerTransformer : ITransformer, ICanSaveModel,
         => _encoder.Columns.Where(c => !c.IsContinuous)
             .ToDictionary(c => c.Name, c => (IReadOnlyList<string>)Enumerable.Range(0, c.Categories.Length).Select(c.Label).ToArray());
 
-    /// <summary>Per-epoch training losses of the network (negative ELBO and its terms for TVAE), saved with the model.</summary>
-    public IReadOnlyList<EpochSummary> TrainingHistory => _vae.TrainingHistory;
+    /// <summary>
+    /// Per-epoch training losses of the network, saved with the model: for TVAE the negative ELBO and its terms; for
+    /// CTGAN the critic's loss (<c>Loss</c>), the generator's (<c>GeneratorLoss</c>, −D(fake) plus the condition
+    /// loss), the mean critic scores and the gradient penalty.
+    /// </summary>
+    public IReadOnlyList<EpochSummary> TrainingHistory => _vae?.TrainingHistory ?? _gan!.TrainingHistory;
 
     internal TabularEncoder Encoder => _encoder;
 
-    internal VaeNetwork Network => _vae.Network;
+    internal VaeNetwork Network => _vae!.Network;
+
+    internal GanNetwork GanNetwork => _gan!.Network;
+
+    internal ConditionalVectorLayout Layout => _layout;
 
     bool ITransformer.IsRowToRowMapper => false;
 
@@ -115,7 +146,7 @@ public sealed class TabularSynthesizerTransformer : ITransformer, ICanSaveModel,
     {
         CheckCount(count);
         using var generator = new Generator((ulong)seed);
-        var (scalars, classes) = Draw(count, generator);
+        var (scalars, classes) = Draw(count, generator, null);
         return _encoder.Decode(_host, scalars, classes, count, _extrapolate);
     }
 
@@ -164,6 +195,14 @@ public sealed class TabularSynthesizerTransformer : ITransformer, ICanSaveModel,
             wanted.Add((j, category));
         }
 
+        // CTGAN: rows are generated with the conditional vector of the asked value (of the rarest one in training,
+        // when several columns are conditioned); the check below still keeps only rows holding every asked value.
+        int? slot = null;
+        if (_gan is not null && _layout.Width > 0)
+        {
+            var (column, category) = wanted.MinBy(w => _encoder.Columns[w.Column].Frequencies[w.Category]);
+            slot = _layout.Slot(column, category);
+        }
         int columns = _encoder.Columns.Count, continuous = _encoder.Columns.Count(c => c.IsContinuous);
         var scalars = new float[(long)count * continuous];
         var classes = new int[(long)count * columns];
@@ -177,7 +216,7 @@ public sealed class TabularSynthesizerTransformer : ITransformer, ICanSaveModel,
                     $"Only {found} of {count} rows matched the condition in {drawn:N0} draws (acceptance rate {(double)found / drawn:P3}): the model "
                     + "gives this combination too little probability for rejection sampling. Ask for fewer rows, relax the condition, or raise MaximumRejectionDraws.");
             int batch = (int)Math.Min(Math.Max(count - found, 256), Math.Min(SampleBatchRows, limit - drawn));
-            var (s, k) = Draw(batch, generator);
+            var (s, k) = Draw(batch, generator, slot);
             drawn += batch;
             for (int r = 0; r < batch && found < count; r++)
             {
@@ -200,11 +239,76 @@ public sealed class TabularSynthesizerTransformer : ITransformer, ICanSaveModel,
 
     /// <summary>
     /// Draws <paramref name="rows"/> encoded rows: per row the continuous columns' scalars α and every column's class
-    /// (mode, missing class or category).
+    /// (mode, missing class or category). <paramref name="slot"/>: CTGAN's conditional vector for every row (a
+    /// position in it), or null.
     /// </summary>
-    private (float[] Scalars, int[] Classes) Draw(int rows, Generator generator)
+    private (float[] Scalars, int[] Classes) Draw(int rows, Generator generator, int? slot)
+        => _gan is not null ? DrawCtgan(rows, generator, slot) : DrawTvae(rows, generator);
+
+    /// <summary>
+    /// CTGAN: z ~ N(0, I) [n, L] and a conditional vector c per row, then G([z, c]) (BatchNorm with its running
+    /// statistics). Unconditional rows draw c as a discrete column chosen uniformly and one of its categories at its
+    /// training frequency, so that for a generator that has learned p(x | x_j = k) the rows follow p(x) (CTGAN itself
+    /// draws with the log-frequencies of training). α = tanh of the scalar output; each one-hot group is drawn
+    /// from the softmax of its logits (Gumbel-max, the argmax of a Gumbel-softmax sample at any τ).
+    /// </summary>
+    private (float[] Scalars, int[] Classes) DrawCtgan(int rows, Generator generator, int? slot)
     {
-        var network = _vae.Network;
+        var network = _gan!.Network;
+        var scalarOffsets = _encoder.ScalarOffsets;
+        var scalars = new float[(long)rows * scalarOffsets.Length];
+        var classes = new int[(long)rows * _encoder.Columns.Count];
+        int width = _layout.Width;
+        // Unconditional draws: the column uniformly, then the category at its training frequency, i.e. slot s with
+        // probability f_s / J.
+        double[]? slotProbabilities = null;
+        if (slot is null && width > 0)
+            slotProbabilities = _layout.Columns.SelectMany(j => _encoder.Columns[j].Frequencies.Select(f => f / _layout.Columns.Length)).ToArray();
+        for (int start = 0; start < rows; start += SampleBatchRows)
+        {
+            int n = Math.Min(SampleBatchRows, rows - start);
+            using var scope = NewDisposeScope();
+            using var inference = inference_mode();
+            var z = randn(new long[] { n, network.Architecture.LatentDimension }, generator: generator);   // [n, L]
+            Tensor? c = null;
+            if (width > 0)
+            {
+                var slots = slot is int s
+                    ? full(n, (long)s, ScalarType.Int64)
+                    : multinomial(tensor(slotProbabilities!), n, replacement: true, generator: generator);  // [n]
+                c = nn.functional.one_hot(slots, width).to_type(ScalarType.Float32);                       // [n, C]
+            }
+            var raw = network.Generate(z, averaged: true, c);                                              // [n, D]
+            if (scalarOffsets.Length > 0)
+            {
+                var index = tensor(scalarOffsets.Select(o => (long)o).ToArray(), ScalarType.Int64);
+                raw.index_select(1, index).tanh().data<float>().CopyTo(scalars.AsSpan(start * scalarOffsets.Length, n * scalarOffsets.Length));
+            }
+            DrawClasses(raw, generator, classes.AsSpan(start * _encoder.Columns.Count, n * _encoder.Columns.Count));
+        }
+        return (scalars, classes);
+    }
+
+    /// <summary>Each column's class of rows [n, D] of logits, drawn from the softmax of its group by Gumbel-max, row-major into <paramref name="classes"/>.</summary>
+    private void DrawClasses(Tensor decoded, Generator generator, Span<int> classes)
+    {
+        int columns = _encoder.Columns.Count;
+        var drawnClasses = new Tensor[columns];
+        for (int j = 0; j < columns; j++)
+        {
+            var span = _encoder.Columns[j].ClassSpan;
+            var logits = decoded.narrow(1, span.Offset, span.Width);                                      // [n, w]
+            // Gumbel-max: argmax(ℓ + G), G = −log(−log U), is an exact draw from softmax(ℓ).
+            var u = rand(logits.shape, generator: generator).clamp_(1e-20f, 1f - 1e-7f);
+            drawnClasses[j] = logits.sub(u.log_().neg_().log_()).argmax(1);                               // [n]
+        }
+        stack(drawnClasses, 1).to_type(ScalarType.Int32).data<int>().CopyTo(classes);                    // [n, columns]
+    }
+
+    /// <summary>TVAE: z ~ N(0, I), the decoder's means and logits; α = mean + σ·ε clipped to [−1, 1].</summary>
+    private (float[] Scalars, int[] Classes) DrawTvae(int rows, Generator generator)
+    {
+        var network = _vae!.Network;
         int columns = _encoder.Columns.Count;
         var scalarOffsets = _encoder.ScalarOffsets;
         var scalars = new float[(long)rows * scalarOffsets.Length];
@@ -225,38 +329,36 @@ public sealed class TabularSynthesizerTransformer : ITransformer, ICanSaveModel,
                 var alpha = mean.add(eps.mul(sd)).clamp(-1f, 1f);
                 alpha.data<float>().CopyTo(scalars.AsSpan(start * scalarOffsets.Length, n * scalarOffsets.Length));
             }
-            var drawnClasses = new Tensor[columns];
-            for (int j = 0; j < columns; j++)
-            {
-                var span = _encoder.Columns[j].ClassSpan;
-                var logits = decoded.narrow(1, span.Offset, span.Width);                                  // [n, w]
-                // Gumbel-max: argmax(ℓ + G), G = −log(−log U), is an exact draw from softmax(ℓ).
-                var u = rand(logits.shape, generator: generator).clamp_(1e-20f, 1f - 1e-7f);
-                drawnClasses[j] = logits.sub(u.log_().neg_().log_()).argmax(1);                           // [n]
-            }
-            var stacked = stack(drawnClasses, 1).to_type(ScalarType.Int32);                               // [n, C]
-            stacked.data<int>().CopyTo(classes.AsSpan(start * columns, n * columns));
+            DrawClasses(decoded, generator, classes.AsSpan(start * columns, n * columns));
         }
         return (scalars, classes);
     }
 
     /// <summary>Releases the network's native memory.</summary>
-    public void Dispose() => _vae.Dispose();
+    public void Dispose()
+    {
+        _vae?.Dispose();
+        _gan?.Dispose();
+    }
 
     private static VersionInfo GetVersionInfo()
         => new(modelSignature: "GENTABSY",
-            verWrittenCur: 0x00010001, // initial
-            verReadableCur: 0x00010001,
+            verWrittenCur: 0x00010002, // CTGAN
+            verReadableCur: 0x00010002,
             verWeCanReadBack: 0x00010001,
             loaderSignature: LoaderSignature,
             loaderAssemblyName: typeof(TabularSynthesizerTransformer).Assembly.FullName);
 
-    // Binary format (version 0x00010001), in write order:
+    // Binary format (version 0x00010002; 0x00010001 had TVAE only), in write order:
     //   int32    model (TabularModel)
     //   bool     allow extrapolation
     //   int32    maximum rejection draws
     //   columns  TabularEncoder.Save (every column's name, type, key cardinality and texts, mixture or categories)
-    //   model    "Network": the trained network, as a nested ML.NET model (the VAE family's own format, weights with SHA-256)
+    //   TVAE:    model "Network": the trained VAE, as a nested ML.NET model (the VAE family's own format, weights with SHA-256)
+    //   CTGAN:   int32 encoded width D, int32 noise size L, int32 count + sizes of G's residual blocks, int32 count +
+    //            sizes of D's hidden layers, double D's dropout, int32 pac, int32 conditional vector width C,
+    //            history (ModelPersistence.SaveHistory), entry "TorchWeights" (ModelPersistence.SaveWeights: G with
+    //            BatchNorm statistics, D)
     void ICanSaveModel.Save(ModelSaveContext ctx)
     {
         _host.CheckValue(ctx, nameof(ctx));
@@ -266,7 +368,78 @@ public sealed class TabularSynthesizerTransformer : ITransformer, ICanSaveModel,
         ctx.Writer.Write(_extrapolate);
         ctx.Writer.Write(_maximumRejectionDraws);
         _encoder.Save(ctx.Writer);
-        ctx.SaveModel(_vae, NetworkEntryName);
+        if (_vae is not null)
+        {
+            ctx.SaveModel(_vae, NetworkEntryName);
+            return;
+        }
+        var a = _gan!.Network.Architecture;
+        ctx.Writer.Write(a.InputDimension);
+        ctx.Writer.Write(a.LatentDimension);
+        WriteSizes(ctx.Writer, a.GeneratorHiddenLayerSizes);
+        WriteSizes(ctx.Writer, a.DiscriminatorHiddenLayerSizes);
+        ctx.Writer.Write(a.DiscriminatorDropout);
+        ctx.Writer.Write(a.Pac);
+        ctx.Writer.Write(a.ConditionWidth);
+        ModelPersistence.SaveHistory(ctx.Writer, GanObjective.Names, _gan.TrainingHistory);
+        ModelPersistence.SaveWeights(ctx, _gan.Network);
+    }
+
+    private static void WriteSizes(BinaryWriter writer, int[] sizes)
+    {
+        writer.Write(sizes.Length);
+        foreach (int h in sizes)
+            writer.Write(h);
+    }
+
+    private static int[] ReadSizes(BinaryReader reader, string what)
+    {
+        int count = ModelPersistence.ReadInt32InRange(reader, ModelName, $"number of {what} layers", 0, 64);
+        var sizes = new int[count];
+        for (int i = 0; i < count; i++)
+            sizes[i] = ModelPersistence.ReadInt32InRange(reader, ModelName, $"{what} layer size");
+        return sizes;
+    }
+
+    /// <summary>CTGAN's network and history (the format's CTGAN block), checked against the column models.</summary>
+    private static GenerativeAdversarialNetworkTransformer LoadCtgan(IHostEnvironment env, ModelLoadContext ctx, TabularEncoder encoder)
+    {
+        var r = ctx.Reader;
+        int inputDimension = ModelPersistence.ReadInt32InRange(r, ModelName, "encoded width");
+        int latent = ModelPersistence.ReadInt32InRange(r, ModelName, "noise size");
+        var generator = ReadSizes(r, "generator");
+        var discriminator = ReadSizes(r, "discriminator");
+        double dropout = r.ReadDouble();
+        int pac = ModelPersistence.ReadInt32InRange(r, ModelName, "pack size");
+        int conditionWidth = ModelPersistence.ReadInt32InRange(r, ModelName, "conditional vector width", 0);
+        if (!(dropout >= 0 && dropout < 1))
+            throw ModelPersistence.Corrupt(ModelName, $"impossible dropout {dropout}");
+        var layout = new ConditionalVectorLayout(encoder);
+        if (inputDimension != encoder.Dimension || conditionWidth != layout.Width)
+            throw ModelPersistence.Corrupt(ModelName,
+                $"the network takes {inputDimension} values and {conditionWidth} condition values per row but the column models encode {encoder.Dimension} and {layout.Width}");
+        var history = ModelPersistence.LoadHistory(r, ModelName);
+        var architecture = new GanArchitecture(inputDimension, latent, generator, discriminator, GanActivation.LeakyRelu, dropout,
+            SpectralNormalization: false, GeneratorEma: false, GanOutputScaling.None, conditionWidth, DiscriminatorConditioning.Concatenation)
+        {
+            Pac = pac,
+            ResidualGenerator = true,
+        };
+        // Verify the weights against the header before any native allocation.
+        byte[] weights = ModelPersistence.ReadWeights(ctx, ModelName);
+        ModelPersistence.CheckWeightCount(weights, architecture.ParameterCount, ModelName);
+        var network = TorchRandom.BuildUnseeded(() => new GanNetwork(architecture));
+        try
+        {
+            ModelPersistence.LoadWeights(weights, network, ModelName);
+        }
+        catch
+        {
+            network.Dispose();
+            throw;
+        }
+        return new GenerativeAdversarialNetworkTransformer(env, network, TabularSynthesizerEstimator.FeatureColumnName,
+            GenerativeAdversarialNetworkOptions.Defaults.DiscriminatorScoreColumnName, history);
     }
 
     // Reads the format written by Save.
@@ -283,6 +456,12 @@ public sealed class TabularSynthesizerTransformer : ITransformer, ICanSaveModel,
             bool extrapolate = ctx.Reader.ReadBoolean();
             int draws = ModelPersistence.ReadInt32InRange(ctx.Reader, ModelName, "maximum rejection draws", 1, int.MaxValue);
             var encoder = TabularEncoder.Load(ctx.Reader, ModelName);
+            if (model == TabularModel.Ctgan)
+            {
+                if (ctx.Header.ModelVerWritten < 0x00010002)
+                    throw ModelPersistence.Corrupt(ModelName, "a CTGAN model in a format version without CTGAN");
+                return new TabularSynthesizerTransformer(env, encoder, LoadCtgan(env, ctx, encoder), extrapolate, draws);
+            }
             ctx.LoadModel<VariationalAutoencoderTransformer, SignatureLoadModel>(env, out var vae, NetworkEntryName);
             if (vae is null)
                 throw ModelPersistence.Corrupt(ModelName, $"the '{NetworkEntryName}' model is missing");
@@ -291,7 +470,7 @@ public sealed class TabularSynthesizerTransformer : ITransformer, ICanSaveModel,
                 vae.Dispose();
                 throw ModelPersistence.Corrupt(ModelName, $"the network takes {vae.InputDimension} values per row but the column models encode {encoder.Dimension}");
             }
-            return new TabularSynthesizerTransformer(env, encoder, vae, model, extrapolate, draws);
+            return new TabularSynthesizerTransformer(env, encoder, vae, extrapolate, draws);
         }
         catch (EndOfStreamException e)
         {

@@ -41,11 +41,13 @@ public abstract class GenerativeEstimatorBase<TTransformer, TOptions> : Generati
         {
             if (condition is { IsKey: true })
                 condition = CountConditionValues(ch, condition, train, communicator);
+            var batches = TrainingBatches(train);
+            using var ownBatches = ReferenceEquals(batches, train) ? null : batches;
             // Sharded data: data-dependent state (standardization, output maps) is computed over every rank's shard.
             var network = Collective(communicator,
-                () => BuildNetwork(communicator is not null && Options.ShardedData ? new GatheredBatchSource(train, communicator) : train, ch),
+                () => BuildNetwork(communicator is not null && Options.ShardedData ? new GatheredBatchSource(batches, communicator) : batches, ch),
                 "building the network", n => n.Dispose());
-            return Train(ch, train, validation, network,
+            return Train(ch, batches, validation, network,
                 () => $"{Describe(network)}{(condition is null ? "" : ", conditioned on the " + condition.Describe() + ",")} on {train.Rows} rows",
                 (noise, evaluationSeed) => CreateObjective(network, noise, evaluationSeed),
                 history => CreateTransformer(network, history, condition));
@@ -81,6 +83,13 @@ public abstract class GenerativeEstimatorBase<TTransformer, TOptions> : Generati
         if (Options.ConditionColumn is string condition)
             ConditionEncoding.CheckShape(Host, inputSchema, condition);
     }
+
+    /// <summary>
+    /// The batches training reads (and the network is built from): by default <paramref name="train"/> itself. A model
+    /// that draws its training rows differently (CTGAN's training-by-sampling) returns another source, which is
+    /// disposed after training; <paramref name="train"/> stays owned by the caller.
+    /// </summary>
+    private protected virtual BatchSource TrainingBatches(BatchSource train) => train;
 
     /// <summary>The family's own check of each training row (null: none); see <see cref="FeatureRowReader"/>.</summary>
     private protected virtual Func<ReadOnlySpan<float>, string?>? RowCheck => null;

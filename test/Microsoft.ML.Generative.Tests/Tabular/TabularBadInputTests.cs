@@ -11,121 +11,150 @@ namespace Microsoft.ML.Generative.Tests.Tabular;
 [TestClass]
 public sealed class TabularBadInputTests
 {
-    private static TabularSynthesizerTransformer? _penguinModel;
+    // Each bad input is tried on both models (their column handling and sampling checks are shared, their networks are not).
+    private static readonly Dictionary<TabularModel, TabularSynthesizerTransformer> _penguinModels = new();
 
-    private static TabularSynthesizerTransformer PenguinModel()
+    private static TabularSynthesizerTransformer PenguinModel(TabularModel model)
     {
-        if (_penguinModel is null)
+        lock (_penguinModels)
         {
-            var ml = new MLContext(seed: 1);
-            _penguinModel = ml.Generative().TabularSynthesizer(TabularTestData.Small(2)).Fit(TabularTestData.Penguins(ml));
+            if (!_penguinModels.TryGetValue(model, out var fitted))
+            {
+                var ml = new MLContext(seed: 1);
+                fitted = ml.Generative().TabularSynthesizer(TabularTestData.Small(2, model)).Fit(TabularTestData.Penguins(ml));
+                _penguinModels[model] = fitted;
+            }
+            return fitted;
         }
-        return _penguinModel;
     }
 
     [ClassCleanup]
-    public static void Cleanup() => _penguinModel?.Dispose();
+    public static void Cleanup()
+    {
+        foreach (var m in _penguinModels.Values)
+            m.Dispose();
+    }
 
-    private static ArgumentException FitFails(IDataView data, TabularSynthesizerOptions? options = null)
+    private static ArgumentException FitFails(TabularModel model, IDataView data, TabularSynthesizerOptions? options = null)
     {
         var ml = new MLContext(seed: 1);
-        return Assert.Throws<ArgumentException>(() => ml.Generative().TabularSynthesizer(options ?? TabularTestData.Small(1)).Fit(data));
+        options ??= TabularTestData.Small(1, model);
+        options.Model = model;
+        return Assert.Throws<ArgumentException>(() => ml.Generative().TabularSynthesizer(options).Fit(data));
     }
 
     [TestMethod]
-    public void AColumnTypeItCannotModelIsNamedWithTheReason()
+    [DataRow(TabularModel.Tvae)]
+    [DataRow(TabularModel.Ctgan)]
+    public void AColumnTypeItCannotModelIsNamedWithTheReason(TabularModel model)
     {
         var ml = new MLContext(seed: 1);
         var dates = ml.Data.LoadFromEnumerable(Enumerable.Range(0, 10).Select(i => new DateRow { X = i, When = new DateTime(2020, 1, 1).AddDays(i) }));
-        var e = FitFails(dates);
+        var e = FitFails(model, dates);
         StringAssert.Contains(e.Message, "'When'");
         StringAssert.Contains(e.Message, "date or time");
 
         var vectors = ml.Data.LoadFromEnumerable(Enumerable.Range(0, 10).Select(i => new VectorRow { X = i, V = new float[] { i, 1, 2 } }));
-        e = FitFails(vectors);
+        e = FitFails(model, vectors);
         StringAssert.Contains(e.Message, "'V'");
         StringAssert.Contains(e.Message, "vector");
         // ... and leaving it out works.
-        using var model = ml.Generative().TabularSynthesizer(new TabularSynthesizerOptions { Columns = new[] { "X" }, NumberOfEpochs = 1, MinimumTrainingSteps = 0, HiddenLayerSizes = new[] { 8 }, LatentDimension = 2 }).Fit(vectors);
-        Assert.AreEqual(1, model.Sample(3, seed: 1).Schema.Count);
+        using var fitted = ml.Generative().TabularSynthesizer(new TabularSynthesizerOptions { Model = model, Columns = new[] { "X" }, NumberOfEpochs = 1, MinimumTrainingSteps = 0, HiddenLayerSizes = new[] { 8 }, LatentDimension = 2 }).Fit(vectors);
+        Assert.AreEqual(1, fitted.Sample(3, seed: 1).Schema.Count);
 
-        e = FitFails(vectors, new TabularSynthesizerOptions { Columns = new[] { "Missing" } });
+        e = FitFails(model, vectors, new TabularSynthesizerOptions { Columns = new[] { "Missing" } });
         StringAssert.Contains(e.Message, "'Missing' was not found");
     }
 
     [TestMethod]
-    public void ATableWithOneRowIsRefused()
+    [DataRow(TabularModel.Tvae)]
+    [DataRow(TabularModel.Ctgan)]
+    public void ATableWithOneRowIsRefused(TabularModel model)
     {
         var ml = new MLContext(seed: 1);
-        var e = FitFails(ml.Data.LoadFromEnumerable(TabularTestData.Mixed(1)));
+        var e = FitFails(model, ml.Data.LoadFromEnumerable(TabularTestData.Mixed(1)));
         StringAssert.Contains(e.Message, "1 row");
         StringAssert.Contains(e.Message, "at least 2 rows");
     }
 
     [TestMethod]
-    public void ACategoricalColumnAboveTheCapIsNamed()
+    [DataRow(TabularModel.Tvae)]
+    [DataRow(TabularModel.Ctgan)]
+    public void ACategoricalColumnAboveTheCapIsNamed(TabularModel model)
     {
         var ml = new MLContext(seed: 1);
         var ids = ml.Data.LoadFromEnumerable(Enumerable.Range(0, 50).Select(i => new NumberRow { X = i, C = $"id{i}" }));
-        var e = FitFails(ids, new TabularSynthesizerOptions { MaximumCategories = 20 });
+        var e = FitFails(model, ids, new TabularSynthesizerOptions { MaximumCategories = 20 });
         StringAssert.Contains(e.Message, "'C'");
         StringAssert.Contains(e.Message, "more than 20 distinct values");
         StringAssert.Contains(e.Message, "MaximumCategories");
     }
 
     [TestMethod]
-    public void AnAllMissingColumnIsNamed()
+    [DataRow(TabularModel.Tvae)]
+    [DataRow(TabularModel.Ctgan)]
+    public void AnAllMissingColumnIsNamed(TabularModel model)
     {
         var ml = new MLContext(seed: 1);
         var data = ml.Data.LoadFromEnumerable(Enumerable.Range(0, 20).Select(i => new NumberRow { X = float.NaN, C = "a" }));
-        var e = FitFails(data);
+        var e = FitFails(model, data);
         StringAssert.Contains(e.Message, "'X'");
         StringAssert.Contains(e.Message, "all 20 are missing");
     }
 
     [TestMethod]
-    public void InfiniteValuesAreRefusedWithTheRow()
+    [DataRow(TabularModel.Tvae)]
+    [DataRow(TabularModel.Ctgan)]
+    public void InfiniteValuesAreRefusedWithTheRow(TabularModel model)
     {
         var ml = new MLContext(seed: 1);
         var rows = Enumerable.Range(0, 20).Select(i => new NumberRow { X = i == 7 ? float.PositiveInfinity : i, C = "a" });
-        var e = FitFails(ml.Data.LoadFromEnumerable(rows));
+        var e = FitFails(model, ml.Data.LoadFromEnumerable(rows));
         StringAssert.Contains(e.Message, "'X'");
         StringAssert.Contains(e.Message, "row 7");
     }
 
     [TestMethod]
-    public void AConditionOnAContinuousColumnIsRefused()
+    [DataRow(TabularModel.Tvae)]
+    [DataRow(TabularModel.Ctgan)]
+    public void AConditionOnAContinuousColumnIsRefused(TabularModel model)
     {
-        var e = Assert.Throws<ArgumentException>(() => PenguinModel().Sample(5, new Dictionary<string, object> { ["BodyMass"] = 4000f }, seed: 1));
+        var e = Assert.Throws<ArgumentException>(() => PenguinModel(model).Sample(5, new Dictionary<string, object> { ["BodyMass"] = 4000f }, seed: 1));
         StringAssert.Contains(e.Message, "'BodyMass' is continuous");
     }
 
     [TestMethod]
-    public void AnUnseenConditionValueListsTheKnownOnes()
+    [DataRow(TabularModel.Tvae)]
+    [DataRow(TabularModel.Ctgan)]
+    public void AnUnseenConditionValueListsTheKnownOnes(TabularModel model)
     {
-        var e = Assert.Throws<ArgumentException>(() => PenguinModel().Sample(5, new Dictionary<string, object> { ["Species"] = "Emperor" }, seed: 1));
+        var e = Assert.Throws<ArgumentException>(() => PenguinModel(model).Sample(5, new Dictionary<string, object> { ["Species"] = "Emperor" }, seed: 1));
         StringAssert.Contains(e.Message, "never held 'Emperor'");
         StringAssert.Contains(e.Message, "'Adelie', 'Chinstrap', 'Gentoo'");
     }
 
     [TestMethod]
-    public void AConditionThatDoesNotMatchTheTrainingSchemaIsRefused()
+    [DataRow(TabularModel.Tvae)]
+    [DataRow(TabularModel.Ctgan)]
+    public void AConditionThatDoesNotMatchTheTrainingSchemaIsRefused(TabularModel model)
     {
         // A column the model does not have.
-        var e = Assert.Throws<ArgumentException>(() => PenguinModel().Sample(5, new Dictionary<string, object> { ["Colony"] = "x" }, seed: 1));
+        var e = Assert.Throws<ArgumentException>(() => PenguinModel(model).Sample(5, new Dictionary<string, object> { ["Colony"] = "x" }, seed: 1));
         StringAssert.Contains(e.Message, "'Colony' is not one of the synthesizer's columns");
         // A value of another type than the column's.
-        e = Assert.Throws<ArgumentException>(() => PenguinModel().Sample(5, new Dictionary<string, object> { ["Species"] = 3 }, seed: 1));
+        e = Assert.Throws<ArgumentException>(() => PenguinModel(model).Sample(5, new Dictionary<string, object> { ["Species"] = 3 }, seed: 1));
         StringAssert.Contains(e.Message, "expects a string");
-        e = Assert.Throws<ArgumentException>(() => PenguinModel().Sample(5, new Dictionary<string, object>(), seed: 1));
+        e = Assert.Throws<ArgumentException>(() => PenguinModel(model).Sample(5, new Dictionary<string, object>(), seed: 1));
         StringAssert.Contains(e.Message, "condition is empty");
     }
 
     [TestMethod]
-    public void BadCountsAndOptionsNameTheArgument()
+    [DataRow(TabularModel.Tvae)]
+    [DataRow(TabularModel.Ctgan)]
+    public void BadCountsAndOptionsNameTheArgument(TabularModel model)
     {
         var ml = new MLContext(seed: 1);
-        Assert.Throws<ArgumentException>(() => PenguinModel().Sample(0, seed: 1));
+        Assert.Throws<ArgumentException>(() => PenguinModel(model).Sample(0, seed: 1));
         foreach (var options in new[]
         {
             new TabularSynthesizerOptions { NumberOfEpochs = 0 },
@@ -134,10 +163,18 @@ public sealed class TabularBadInputTests
             new TabularSynthesizerOptions { ModeWeightThreshold = 1 },
             new TabularSynthesizerOptions { HiddenLayerSizes = new[] { 0 } },
             new TabularSynthesizerOptions { MinimumTrainingSteps = -1 },
+            new TabularSynthesizerOptions { Pac = 0 },
+            new TabularSynthesizerOptions { DiscriminatorHiddenLayerSizes = new[] { 0 } },
+            new TabularSynthesizerOptions { LearningRate = double.NaN },
         })
             Assert.Throws<ArgumentOutOfRangeException>(() => ml.Generative().TabularSynthesizer(options));
+        // CTGAN packs Pac rows for its critic: the batch must be made of whole packs.
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => ml.Generative().TabularSynthesizer(new TabularSynthesizerOptions { Model = TabularModel.Ctgan, BatchSize = 64 }));
+        StringAssert.Contains(e.Message, "multiple of 10");
     }
 
+    // TVAE only: CTGAN generates with the conditional vector of the asked value, which makes a rare category common
+    // (CtganTests.ARareCategoryIsReachedThroughTheConditionalVector).
     [TestMethod]
     public void AConditionTooRareForRejectionSamplingFailsWithTheAcceptanceRate()
     {

@@ -95,6 +95,21 @@ internal static class TabularTestData
         LearningRate = 3e-3,
     };
 
+    /// <summary>Small, fast settings with real training, for either model (CTGAN: batch 100 = 10 packs of 10, a small critic).</summary>
+    public static TabularSynthesizerOptions Small(int epochs, TabularModel model)
+    {
+        var options = Small(epochs);
+        options.Model = model;
+        if (model == TabularModel.Ctgan)
+        {
+            options.BatchSize = 100;
+            options.LatentDimension = 16;
+            options.DiscriminatorHiddenLayerSizes = new[] { 64 };
+            options.LearningRate = 1e-3;
+        }
+        return options;
+    }
+
     /// <summary>A data view as tab-separated text, for bit-exact comparisons.</summary>
     public static string AsText(MLContext ml, IDataView data)
     {
