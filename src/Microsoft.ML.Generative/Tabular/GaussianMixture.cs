@@ -73,8 +73,10 @@ internal sealed class GaussianMixture
             }
         }
 
+        if (best is null)
+            throw new InvalidOperationException($"No Gaussian mixture with 1 … {maxK} modes has a finite likelihood for these values (range [{sorted[0]:G4}, {sorted[^1]:G4}]).");
         // Prune light modes, then let the survivors take their mass.
-        var chosen = best!;
+        var chosen = best;
         var keep = Enumerable.Range(0, chosen.Count).Where(i => chosen.Weights[i] >= weightThreshold).ToArray();
         if (keep.Length < chosen.Count)
         {

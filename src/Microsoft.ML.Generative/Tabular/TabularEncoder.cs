@@ -14,6 +14,10 @@ namespace Microsoft.ML.Generative.Tabular;
 /// </summary>
 internal sealed class TabularEncoder
 {
+    /// <summary>The largest |value| of a continuous column: squared deviations and their sums over the mixture's fit
+    /// values (≤ 50,000 by default) stay finite in float64 below it.</summary>
+    internal const double MaximumMagnitude = 1e150;
+
     public TabularEncoder(IReadOnlyList<TabularColumn> columns)
     {
         Columns = columns;
@@ -144,6 +148,10 @@ internal sealed class TabularEncoder
                 var values = numbers[j]!.ToArray();
                 if (values.All(double.IsNaN))
                     throw host.ExceptParam(nameof(data), $"Column '{c.Name}' has no values: all {rows} are missing (NaN). Leave it out of Columns.");
+                double magnitude = values.Where(v => !double.IsNaN(v)).Max(Math.Abs);
+                if (magnitude > MaximumMagnitude)
+                    throw host.ExceptParam(nameof(data), $"Column '{c.Name}' holds values as large as {magnitude:G4} in magnitude; mode-specific normalization "
+                        + $"squares deviations in float64 and models magnitudes up to {MaximumMagnitude:G1}. Rescale the column first (divide it, or take a logarithm).");
                 c.FitContinuous(values, options.MaximumModes, options.ModeWeightThreshold, options.MaximumMixtureFitValues, random);
                 ch.Info("Column '{0}' ({1}): {2} mode{3} (means {4}), range [{5}, {6}]{7}{8}.", c.Name, c.ValueType, c.Mixture!.Count,
                     c.Mixture.Count == 1 ? "" : "s", string.Join(", ", c.Mixture.Means.Select(m => m.ToString("G4"))), c.Minimum, c.Maximum,
