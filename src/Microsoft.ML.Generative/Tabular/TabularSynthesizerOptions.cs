@@ -96,7 +96,11 @@ public sealed class TabularSynthesizerOptions
     /// </summary>
     public int MinimumTrainingSteps { get; set; } = Defaults.MinimumTrainingSteps;
 
-    /// <summary>Rows per optimizer step (at most the table's rows). Default 500 (as CTGAN's TVAE).</summary>
+    /// <summary>
+    /// Rows per optimizer step. Default 500 (as CTGAN and its TVAE). TVAE takes at most the table's rows per step;
+    /// CTGAN draws its rows by training-by-sampling (with replacement), so its batches always have this many rows, a
+    /// multiple of <see cref="Pac"/> and at least 2 (its generator's batch normalization needs two rows).
+    /// </summary>
     public int BatchSize { get; set; } = Defaults.BatchSize;
 
     /// <summary>
@@ -196,6 +200,8 @@ public sealed class TabularSynthesizerOptions
         ectx.CheckUserArg(DiscriminatorHiddenLayerSizes is not null && DiscriminatorHiddenLayerSizes.All(h => h > 0), nameof(DiscriminatorHiddenLayerSizes),
             "Must be an array of positive sizes (empty for a linear critic).");
         ectx.CheckUserArg(Pac >= 1, nameof(Pac), $"Must be at least 1 (1: no packing); got {Pac}.");
+        ectx.CheckUserArg(Model != TabularModel.Ctgan || BatchSize >= 2, nameof(BatchSize),
+            $"CTGAN's generator normalizes each hidden layer over the batch (batch normalization), which needs at least 2 rows; got {BatchSize}. Use, e.g., {Math.Max(2 * Pac, 10)}.");
         ectx.CheckUserArg(Model != TabularModel.Ctgan || BatchSize % Pac == 0, nameof(BatchSize),
             $"CTGAN's critic scores packs of Pac = {Pac} rows, so BatchSize must be a multiple of {Pac}; got {BatchSize}. Use, e.g., {Math.Max(Pac, BatchSize / Pac * Pac)}.");
         ectx.CheckUserArg(MaximumCategories >= 2, nameof(MaximumCategories), $"Must be at least 2; got {MaximumCategories}.");

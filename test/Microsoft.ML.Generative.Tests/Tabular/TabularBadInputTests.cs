@@ -198,6 +198,9 @@ public sealed class TabularBadInputTests
         // CTGAN packs Pac rows for its critic: the batch must be made of whole packs.
         var e = Assert.Throws<ArgumentOutOfRangeException>(() => ml.Generative().TabularSynthesizer(new TabularSynthesizerOptions { Model = TabularModel.Ctgan, BatchSize = 64 }));
         StringAssert.Contains(e.Message, "multiple of 10");
+        // Batch normalization over one row is undefined (libtorch would throw or learn NaN running statistics).
+        var one = Assert.Throws<ArgumentOutOfRangeException>(() => ml.Generative().TabularSynthesizer(new TabularSynthesizerOptions { Model = TabularModel.Ctgan, BatchSize = 1, Pac = 1 }));
+        StringAssert.Contains(one.Message, "at least 2 rows");
     }
 
     // TVAE only: CTGAN generates with the conditional vector of the asked value, which makes a rare category common
