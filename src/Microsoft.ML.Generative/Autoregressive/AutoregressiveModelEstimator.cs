@@ -302,17 +302,12 @@ public sealed class AutoregressiveModelEstimator : GenerativeEstimatorCore<Autor
     {
         int index = SequenceColumn.Check(Host, data.Schema, Options.InputColumnName, out _);
         using var cursor = data.GetRowCursor(new[] { data.Schema[index] });
-        var column = new SequenceColumn(cursor, index);
+        var read = Reader(vocabulary, index)(cursor);
         var result = new List<int[]>();
-        var ids = new List<int>();
         while (cursor.MoveNext())
         {
             if ((result.Count & 1023) == 0) Host.CheckAlive();
-            ids.Clear();
-            ids.Add(Vocabulary.Boundary);
-            column.Encode(vocabulary, ids);
-            ids.Add(Vocabulary.Boundary);
-            result.Add(ids.ToArray());
+            result.Add(read());
         }
         return result;
     }

@@ -201,29 +201,7 @@ public sealed class TabularSynthesizerTests
         var ml = new MLContext(seed: 1);
         var penguins = TabularTestData.Penguins(ml);
         using var model = ml.Generative().TabularSynthesizer(TabularTestData.Small(5)).Fit(penguins);
-        string zip = TempFile("synth.zip"), output = TempFile("sample.txt"), conditional = TempFile("gentoo.txt");
-        ml.Model.Save(model, penguins.Schema, zip);
-
-        // Same process, fresh context.
-        var loaded = (TabularSynthesizerTransformer)new MLContext(seed: 5).Model.Load(zip, out var schema);
-        Assert.AreEqual(penguins.Schema.Count, schema.Count);
-        Assert.AreEqual(TabularTestData.AsText(ml, model.Sample(64, seed: 2)), TabularTestData.AsText(ml, loaded.Sample(64, seed: 2)));
-        loaded.Dispose();
-
-        string loader = typeof(TabularSynthesizerTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
-            .Single(a => a.Key == "ModelLoaderPath").Value!;
-        ModelFiles.RunLoader(loader, zip, "unused", output, "@Tabular:64:2");
-        ModelFiles.RunLoader(loader, zip, "unused", conditional, "@Tabular:32:3:Species=Gentoo");
-        Assert.AreEqual(TabularTestData.AsText(ml, model.Sample(64, seed: 2)), File.ReadAllText(output));
-        Assert.AreEqual(TabularTestData.AsText(ml, model.Sample(32, new Dictionary<string, object> { ["Species"] = "Gentoo" }, seed: 3)),
-            File.ReadAllText(conditional));
-
-        // A damaged network fails with the library's own message.
-        ModelFiles.DamageWeights(zip);
-        var e = Assert.ThrowsExactly<InvalidDataException>(() => ml.Generative().LoadModel(zip, out _));
-        StringAssert.Contains(e.Message, "checksum");
-        foreach (var f in new[] { zip, output, conditional })
-            File.Delete(f);
+        TabularTestData.SaveAndReloadAreIdentical(ml, model, penguins);
     }
 
     [TestMethod]
