@@ -86,10 +86,10 @@ public sealed class TabularSynthesizerEstimator : IEstimator<TabularSynthesizerT
 
         int batch = Math.Min(options.BatchSize, rows);
         int batchesPerEpoch = (rows + batch - 1) / batch;
-        int epochs = Math.Max(options.NumberOfEpochs, (options.MinimumTrainingSteps + batchesPerEpoch - 1) / batchesPerEpoch);
+        int epochs = Math.Max(options.NumberOfEpochs, (options.EffectiveMinimumTrainingSteps + batchesPerEpoch - 1) / batchesPerEpoch);
         if (epochs > options.NumberOfEpochs)
             ch.Info("Training for {0} epochs instead of {1}: {2} batches per epoch, and at least MinimumTrainingSteps = {3} steps.",
-                epochs, options.NumberOfEpochs, batchesPerEpoch, options.MinimumTrainingSteps);
+                epochs, options.NumberOfEpochs, batchesPerEpoch, options.EffectiveMinimumTrainingSteps);
         var vaeOptions = new VariationalAutoencoderOptions
         {
             FeatureColumnName = FeatureColumnName,
@@ -126,10 +126,10 @@ public sealed class TabularSynthesizerEstimator : IEstimator<TabularSynthesizerT
         var layout = new ConditionalVectorLayout(encoder);
         int batch = options.BatchSize;   // drawn with replacement: may exceed the rows (CTGAN's 500 on any table)
         int batchesPerEpoch = Math.Max(rows / batch, 1);
-        int epochs = Math.Max(options.NumberOfEpochs, (options.MinimumTrainingSteps + batchesPerEpoch - 1) / batchesPerEpoch);
+        int epochs = Math.Max(options.NumberOfEpochs, (options.EffectiveMinimumTrainingSteps + batchesPerEpoch - 1) / batchesPerEpoch);
         if (epochs > options.NumberOfEpochs)
             ch.Info("Training for {0} epochs instead of {1}: {2} batches per epoch, and at least MinimumTrainingSteps = {3} steps.",
-                epochs, options.NumberOfEpochs, batchesPerEpoch, options.MinimumTrainingSteps);
+                epochs, options.NumberOfEpochs, batchesPerEpoch, options.EffectiveMinimumTrainingSteps);
         ch.Info("CTGAN: conditional vector of {0} categories over {1} discrete columns; packs of {2} rows.", layout.Width, layout.Columns.Length, options.Pac);
         var ganOptions = new GenerativeAdversarialNetworkOptions
         {

@@ -68,8 +68,11 @@ public sealed class TabularSynthesizerOptions
         /// <summary>Default for <see cref="MaximumMixtureFitValues"/>.</summary>
         public const int MaximumMixtureFitValues = 50_000;
 
-        /// <summary>Default for <see cref="MinimumTrainingSteps"/>.</summary>
+        /// <summary>Default for <see cref="MinimumTrainingSteps"/> with <see cref="TabularModel.Tvae"/>.</summary>
         public const int MinimumTrainingSteps = 3_000;
+
+        /// <summary>Default for <see cref="MinimumTrainingSteps"/> with <see cref="TabularModel.Ctgan"/>.</summary>
+        public const int CtganMinimumTrainingSteps = 10_000;
 
         /// <summary>Default for <see cref="MaximumRejectionDraws"/>.</summary>
         public const int MaximumRejectionDraws = 1_000;
@@ -90,11 +93,13 @@ public sealed class TabularSynthesizerOptions
 
     /// <summary>
     /// The fewest optimizer steps of training: when <see cref="NumberOfEpochs"/> epochs would take fewer, the epochs are
-    /// raised to reach it (logged). Default 3,000: CTGAN's 300 epochs of batch 500 are only 300 steps on a table of a
-    /// few hundred rows, far too few (measured on 240 of the bundled penguins, one run each: detection AUC 0.89 after
-    /// 300 steps, 0.70 after 1,000, 0.55 after 3,000; docs/benchmarks.md). 0 turns it off.
+    /// raised to reach it (logged). 0 turns it off. Default (null): 3,000 for TVAE, 10,000 for CTGAN. The paper's 300
+    /// epochs of batch 500 are only 300 steps on a table of a few hundred rows, far too few (measured, one run each, on
+    /// the bundled tables, docs/benchmarks.md): TVAE on 240 penguins reached a detection AUC of 0.89 after 300 steps,
+    /// 0.70 after 1,000, 0.55 after 3,000; CTGAN, a GAN, needs more: 0.82 after 3,000 steps, 0.73 after 6,000, 0.67
+    /// after 12,000 (Seattle weather: 0.82, 0.80, and see the benchmarks for 10,000).
     /// </summary>
-    public int MinimumTrainingSteps { get; set; } = Defaults.MinimumTrainingSteps;
+    public int? MinimumTrainingSteps { get; set; }
 
     /// <summary>
     /// Rows per optimizer step. Default 500 (as CTGAN and its TVAE). TVAE takes at most the table's rows per step;
@@ -137,6 +142,8 @@ public sealed class TabularSynthesizerOptions
     internal double EffectiveLearningRate => LearningRate ?? (Model == TabularModel.Ctgan ? Defaults.CtganLearningRate : Defaults.LearningRate);
 
     internal double EffectiveWeightDecay => WeightDecay ?? (Model == TabularModel.Ctgan ? Defaults.CtganWeightDecay : Defaults.WeightDecay);
+
+    internal int EffectiveMinimumTrainingSteps => MinimumTrainingSteps ?? (Model == TabularModel.Ctgan ? Defaults.CtganMinimumTrainingSteps : Defaults.MinimumTrainingSteps);
 
     internal int[] EffectiveHiddenLayerSizes => (HiddenLayerSizes ?? (Model == TabularModel.Ctgan ? new[] { 256, 256 } : new[] { 128, 128 })).ToArray();
 
@@ -189,7 +196,7 @@ public sealed class TabularSynthesizerOptions
         }
         ectx.CheckUserArg(NumberOfEpochs > 0, nameof(NumberOfEpochs), $"Must be positive; got {NumberOfEpochs}.");
         ectx.CheckUserArg(BatchSize > 0, nameof(BatchSize), $"Must be positive; got {BatchSize}.");
-        ectx.CheckUserArg(MinimumTrainingSteps >= 0, nameof(MinimumTrainingSteps), $"Must be non-negative (0 = off); got {MinimumTrainingSteps}.");
+        ectx.CheckUserArg(MinimumTrainingSteps is null or >= 0, nameof(MinimumTrainingSteps), $"Must be non-negative (0 = off) or null (the model's default); got {MinimumTrainingSteps}.");
         ectx.CheckUserArg(LearningRate is null || (LearningRate > 0 && double.IsFinite(LearningRate.Value)), nameof(LearningRate),
             $"Must be a positive finite number (or null for the model's default); got {LearningRate}.");
         ectx.CheckUserArg(WeightDecay is null || (WeightDecay >= 0 && double.IsFinite(WeightDecay.Value)), nameof(WeightDecay),
