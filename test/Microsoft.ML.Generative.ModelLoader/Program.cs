@@ -50,9 +50,8 @@ if (columns[0].StartsWith("@Sample:", StringComparison.Ordinal))
     var parts = columns[0].Split(':');
     var last = model is TransformerChain<ITransformer> chain ? chain.LastTransformer : model;
     var sample = parts.Length > 3
-        ? (IDataView)last.GetType().GetMethod("Sample", new[] { typeof(int), typeof(object), typeof(int?) })!
-            .Invoke(last, new object?[] { int.Parse(parts[1]), uint.Parse(parts[3]), (int?)int.Parse(parts[2]) })!
-        : (IDataView)last.GetType().GetMethod("Sample", new[] { typeof(int), typeof(int) })!.Invoke(last, new object[] { int.Parse(parts[1]), int.Parse(parts[2]) })!;
+        ? SampleMethod.Invoke(last, new[] { typeof(int), typeof(object), typeof(int?) }, new object?[] { int.Parse(parts[1]), uint.Parse(parts[3]), (int?)int.Parse(parts[2]) })
+        : SampleMethod.Invoke(last, new[] { typeof(int), typeof(int) }, new object?[] { int.Parse(parts[1]), int.Parse(parts[2]) });
     File.WriteAllLines(args[2], sample.GetColumn<float[]>("Features")
         .Select(r => string.Join(" ", r.Select(v => v.ToString("R", CultureInfo.InvariantCulture)))));
     return 0;
@@ -104,4 +103,18 @@ public sealed class ConditionalInputRow
 public sealed class TextRow
 {
     public string Text { get; set; } = "";
+}
+
+internal static class SampleMethod
+{
+    /// <summary>Calls Sample(…) whose leading parameters are these types and whose other ones are optional (left at their defaults).</summary>
+    public static IDataView Invoke(object model, Type[] leading, object?[] arguments)
+    {
+        var method = model.GetType().GetMethods().Single(m => m.Name == "Sample"
+            && m.GetParameters().Length >= leading.Length
+            && m.GetParameters().Take(leading.Length).Select(p => p.ParameterType).SequenceEqual(leading)
+            && m.GetParameters().Skip(leading.Length).All(p => p.HasDefaultValue));
+        var all = arguments.Concat(method.GetParameters().Skip(leading.Length).Select(_ => Type.Missing)).ToArray();
+        return (IDataView)method.Invoke(model, all)!;
+    }
 }

@@ -24,7 +24,7 @@ namespace Microsoft.ML.Generative.Flows;
 /// A trained normalizing flow: an exact density p(x) over rows of the feature column. <see cref="GenerativeTransformerBase.Transform"/>
 /// adds <c>LogLikelihood</c> (log p(x), nats per row, in the input's original units), <c>Score</c> (−log p(x),
 /// higher = more anomalous) and <c>Latent</c> (z = f(x), D floats in the base space N(0, I)). It also samples rows
-/// in the original units (<see cref="Sample(int, int)"/>) and evaluates data sets (<see cref="Evaluate"/>).
+/// in the original units (<see cref="Sample(int, int, double)"/>) and evaluates data sets (<see cref="Evaluate"/>).
 /// </summary>
 /// <remarks>
 /// <para>log p(x) = log N(f(x); 0, I) + log|det ∂f/∂x|, f = flow layers ∘ standardization ∘ logit ∘ dequantization
@@ -40,7 +40,7 @@ namespace Microsoft.ML.Generative.Flows;
 /// relative; libtorch's matrix products depend on the batch shape), not bit for bit.</para>
 /// <para>A conditional flow (trained with <see cref="NormalizingFlowOptions.ConditionColumnName"/>) scores each row
 /// given its own condition column: LogLikelihood = log p(x | c). A row whose key condition is missing gets NaN.
-/// <see cref="Sample(int, object, int?)"/> and <see cref="Sample(int, float[], int?)"/> draw rows given a condition.</para>
+/// <see cref="Sample(int, object, int?, double)"/> and <see cref="Sample(int, float[], int?, double)"/> draw rows given a condition.</para>
 /// </remarks>
 public sealed class NormalizingFlowTransformer : GenerativeTransformerBase, IDisposable
 {
@@ -204,17 +204,21 @@ public sealed class NormalizingFlowTransformer : GenerativeTransformerBase, IDis
     /// </summary>
     /// <param name="count">Rows to draw; positive.</param>
     /// <param name="seed">Seed of the draw; the same seed gives the same rows.</param>
+    /// <param name="temperature">Standard deviation T of the base draw, z ~ N(0, T²I): 1 (default) samples the model's
+    /// density; T &lt; 1 ("reduced-temperature sampling", Kingma &amp; Dhariwal 2018, Glow §5) trades variety for
+    /// more typical rows. Finite and positive.</param>
     /// <remarks>
     /// A model conditioned on a key column draws each row's condition at its frequency in the training rows
     /// (<see cref="GenerativeTransformerBase.ConditionCounts"/>), then the row given it; the result then also has the
     /// condition column, as in training.
     /// </remarks>
     /// <exception cref="InvalidOperationException">The model is conditioned on a vector column (pass the condition to
-    /// <see cref="Sample(int, float[], int?)"/>), or was saved before the condition counts were kept.</exception>
-    public IDataView Sample(int count, int seed)
+    /// <see cref="Sample(int, float[], int?, double)"/>), or was saved before the condition counts were kept.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="count"/> is not positive, or <paramref name="temperature"/> is not finite and positive.</exception>
+    public IDataView Sample(int count, int seed, double temperature = 1.0)
     {
         CheckConditionsCanBeDrawn();
-        return SampleGiven(count, null, seed);
+        return SampleGiven(count, null, seed, temperature);
     }
 
     /// <summary>
@@ -228,22 +232,25 @@ public sealed class NormalizingFlowTransformer : GenerativeTransformerBase, IDis
     /// ML.NET's raw key as a <see cref="uint"/> from 1 to the key's cardinality (see <see cref="GenerativeTransformerBase.ConditionValues"/>).
     /// </param>
     /// <param name="seed">Seed of the draw (the same seed and condition give the same rows); null draws one from the MLContext.</param>
+    /// <param name="temperature">Standard deviation T of the base draw, z ~ N(0, T²I); see <see cref="Sample(int, int, double)"/>. Default 1.</param>
     /// <exception cref="ArgumentException">The value is not one of the key's values (the message lists them), or
     /// the model is unconditional or conditioned on a vector.</exception>
-    public IDataView Sample(int count, object condition, int? seed = null)
-        => SampleGiven(count, EncodeCondition(condition), ResolveSeed(seed));
+    public IDataView Sample(int count, object condition, int? seed = null, double temperature = 1.0)
+        => SampleGiven(count, EncodeCondition(condition), ResolveSeed(seed), temperature);
 
     /// <summary>
     /// Draws <paramref name="count"/> rows of a flow conditioned on a float vector column, given one condition vector
     /// (<see cref="GenerativeTransformerBase.ConditionColumnName"/>'s size, finite values).
     /// </summary>
     /// <exception cref="ArgumentException">The vector has the wrong size or a non-finite value, or the model is not conditioned on a vector.</exception>
-    public IDataView Sample(int count, float[] condition, int? seed = null)
-        => SampleGiven(count, EncodeCondition(condition), ResolveSeed(seed));
+    public IDataView Sample(int count, float[] condition, int? seed = null, double temperature = 1.0)
+        => SampleGiven(count, EncodeCondition(condition), ResolveSeed(seed), temperature);
 
-    private IDataView SampleGiven(int count, float[]? condition, int seed)
+    private IDataView SampleGiven(int count, float[]? condition, int seed, double temperature)
     {
         CheckSampleCount(count);
+        if (!(temperature > 0) || double.IsInfinity(temperature))
+            throw Host.ExceptParam(nameof(temperature), $"The sampling temperature must be finite and positive (1 samples the model's density, below 1 more typical rows); got {temperature}.");
         int d = InputDimension;
         float[] values;
         uint[]? keys;
@@ -253,6 +260,8 @@ public sealed class NormalizingFlowTransformer : GenerativeTransformerBase, IDis
         {
             keys = SampleKeys(count, condition, generator);                                     // drawn first when not given
             var z = randn(new long[] { count, d }, generator: generator);                       // [N, D]
+            if (temperature != 1.0)
+                z.mul_(temperature);                                                            // z ~ N(0, T²I)
             var c = SampleConditionRows(condition, keys, 0, count);                             // [N, C] or null
             var (y, _) = _network.Inverse(z, c);
             values = _network.Preprocessing.Restore(y).data<float>().ToArray();

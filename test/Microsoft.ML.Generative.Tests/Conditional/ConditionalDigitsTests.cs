@@ -64,9 +64,9 @@ public sealed class ConditionalDigitsTests
         // 8×8 digits with 17 levels (the flow benchmark's data): dequantized, logit, a conditional masked autoregressive
         // flow. A flow's samples are as varied as the data (a VAE's decoder means and a GAN's samples are not), so the
         // judge misreads them about as often as it misreads real digits: measured 85.5–87.9% in test time (RealNVP and
-        // MAF, 6–8 layers, 10–15 epochs) against the judge's 88–90% on real 8×8 test digits. The bar is therefore
-        // relative: at least 95% of the judge's accuracy on real digits, and at least 80% (a flow ignoring the
-        // condition scores about 10%).
+        // MAF, 6–8 layers, 10–15 epochs) against the judge's 88–90% on real 8×8 test digits. At temperature 1 the bar
+        // is therefore relative: at least 95% of the judge's accuracy on real digits, and at least 80% (a flow ignoring
+        // the condition scores about 10%); the issue's 90% is asked of reduced-temperature samples (T = 0.8).
         var ml = new MLContext(seed: 1);
         var (train, test) = ConditionalTestData.Digits8;
         var clock = Stopwatch.StartNew();
@@ -87,13 +87,23 @@ public sealed class ConditionalDigitsTests
         var classifier = ConditionalTestData.Classifier(ml, train);
         var keyedTest = ConditionalTestData.LabelToKey(ml).Fit(ml.Data.LoadFromEnumerable(train)).Transform(ml.Data.LoadFromEnumerable(test));
         var real = ml.MulticlassClassification.Evaluate(classifier.Transform(keyedTest), "Label");
-        var perClass = Enumerable.Range(0, 10)
-            .Select(k => ConditionalTestData.FractionClassifiedAs(classifier, flow.Sample(PerClass, (float)k, seed: 7), (uint)k + 1)).ToArray();
-        double fraction = perClass.Average();
-        TestContext.WriteLine($"conditional MAF: classified as the asked class {fraction:P1} (per class {string.Join(" ", perClass.Select(p => p.ToString("P0")))}); "
-            + $"the classifier's accuracy on real 8×8 test digits {real.MicroAccuracy:P1}");
+        double Fraction(double temperature)
+        {
+            var perClass = Enumerable.Range(0, 10).Select(k => ConditionalTestData.FractionClassifiedAs(classifier,
+                flow.Sample(PerClass, (float)k, seed: 7, temperature: temperature), (uint)k + 1)).ToArray();
+            double mean = perClass.Average();
+            TestContext.WriteLine($"conditional MAF, temperature {temperature}: classified as the asked class {mean:P1} (per class "
+                + $"{string.Join(" ", perClass.Select(p => p.ToString("P0")))}); the classifier's accuracy on real 8×8 test digits {real.MicroAccuracy:P1}");
+            return mean;
+        }
+        // The model's own density (temperature 1): as often as the judge reads real digits right.
+        double fraction = Fraction(1.0);
         Assert.IsTrue(fraction >= 0.80 && fraction >= 0.95 * real.MicroAccuracy,
             $"conditional flow samples classified as the asked class {fraction:P1}; the judge on real digits {real.MicroAccuracy:P1}");
+        // Reduced-temperature sampling (Glow's T = 0.8; typical rows, as a VAE's decoder means or a GAN's samples are):
+        // the issue's absolute bar. Measured 95.2% (temperature 1: 86.1%; the judge on real digits 89.1%).
+        double typical = Fraction(0.8);
+        Assert.IsTrue(typical >= Bar, $"conditional flow samples at temperature 0.8 classified as the asked class {typical:P1} < {Bar:P0}");
     }
 
     [TestMethod]

@@ -236,6 +236,27 @@ public sealed class FlowTests
     }
 
     [TestMethod]
+    public void TemperatureScalesTheBaseDraw()
+    {
+        // Sample(T) = f⁻¹(T·z) for the same seed: scoring the samples (z = f(x)) gives T times the latents of Sample(1).
+        var ml = new MLContext(seed: 1);
+        var data = ml.Data.LoadFromEnumerable(FlowTestData.TwoMoons(500, seed: 3).Select(p => new TwoFeatureRow { Features = new[] { p.X, p.Y } }));
+        using var model = ml.Generative().NormalizingFlow(Small(FlowArchitecture.NeuralSpline, epochs: 2)).Fit(data);
+        var latent1 = model.Transform(model.Sample(200, seed: 5)).GetColumn<float[]>("Latent").ToArray();
+        var latentT = model.Transform(model.Sample(200, seed: 5, temperature: 0.5)).GetColumn<float[]>("Latent").ToArray();
+        for (int i = 0; i < latent1.Length; i++)
+            for (int j = 0; j < 2; j++)
+                Assert.AreEqual(0.5 * latent1[i][j], latentT[i][j], 2e-3, $"row {i} slot {j}");
+        CollectionAssert.AreEqual(model.Sample(5, seed: 5).GetColumn<float[]>("Features").SelectMany(v => v).ToArray(),
+            model.Sample(5, seed: 5, temperature: 1.0).GetColumn<float[]>("Features").SelectMany(v => v).ToArray());
+        foreach (double bad in new[] { 0.0, -1.0, double.NaN, double.PositiveInfinity })
+        {
+            var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => model.Sample(5, seed: 1, temperature: bad), bad.ToString());
+            Assert.AreEqual("temperature", e.ParamName);
+        }
+    }
+
+    [TestMethod]
     public void DequantizedScoringIsDeterministicAndSamplesAreIntegers()
     {
         var ml = new MLContext(seed: 1);
