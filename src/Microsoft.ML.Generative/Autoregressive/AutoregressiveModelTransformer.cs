@@ -289,6 +289,7 @@ public sealed class AutoregressiveModelTransformer : GenerativeTransformerCore, 
     public string[] GenerateText(int count, string prompt = "", double temperature = 1.0, int topK = 0, double topP = 1.0,
         int maxTokens = 64, int seed = 0)
     {
+        ThrowIfDisposed();
         var promptIds = EncodePrompt(prompt);
         var ids = GenerateIds(count, promptIds, temperature, topK, topP, maxTokens, seed, useCache: true);
         return ids.Select(s => _vocabulary.Decode(promptIds.Concat(s))).ToArray();
@@ -374,7 +375,11 @@ public sealed class AutoregressiveModelTransformer : GenerativeTransformerCore, 
     }
 
     /// <summary>Releases the network's native memory.</summary>
-    public void Dispose() => _network.Dispose();
+    public void Dispose()
+    {
+        MarkDisposed();
+        _network.Dispose();
+    }
 
     private static VersionInfo GetVersionInfo()
         => new(modelSignature: "GENARTRF",

@@ -302,7 +302,11 @@ public sealed class NormalizingFlowTransformer : GenerativeTransformerBase, IDis
     }
 
     /// <summary>Releases the network's native memory.</summary>
-    public void Dispose() => _network.Dispose();
+    public void Dispose()
+    {
+        MarkDisposed();
+        _network.Dispose();
+    }
 
     private static VersionInfo GetVersionInfo()
         => new(modelSignature: "GENFLWTR",

@@ -238,7 +238,11 @@ public sealed class GenerativeAdversarialNetworkTransformer : GenerativeTransfor
     }
 
     /// <summary>Releases the networks' native memory.</summary>
-    public void Dispose() => _network.Dispose();
+    public void Dispose()
+    {
+        MarkDisposed();
+        _network.Dispose();
+    }
 
     private static VersionInfo GetVersionInfo()
         => new(modelSignature: "GENGANTR",

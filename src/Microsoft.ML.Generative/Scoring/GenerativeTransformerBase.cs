@@ -211,6 +211,7 @@ public abstract class GenerativeTransformerBase : GenerativeTransformerCore
     /// <summary>Checks the row count of a <c>Sample</c> call: positive, and at most <see cref="MaximumSampleValues"/> values.</summary>
     private protected void CheckSampleCount(int count)
     {
+        ThrowIfDisposed();
         Host.CheckParam(count > 0, nameof(count), $"Must be positive; got {count}.");
         Host.CheckParam((long)count * InputDimension <= MaximumSampleValues, nameof(count),
             $"{count} rows of {InputDimension} values exceed the {MaximumSampleValues:N0} values one Sample call builds in memory; draw them in several calls with different seeds.");

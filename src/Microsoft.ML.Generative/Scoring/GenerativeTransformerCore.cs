@@ -24,6 +24,18 @@ public abstract class GenerativeTransformerCore : ITransformer, ICanSaveModel
         Host = host;
     }
 
+    private volatile bool _disposed;
+
+    /// <summary>Marks the model disposed (its native weights released): using it afterwards throws <see cref="ObjectDisposedException"/>.</summary>
+    private protected void MarkDisposed() => _disposed = true;
+
+    /// <summary>Throws <see cref="ObjectDisposedException"/> once <c>Dispose</c> has released the weights.</summary>
+    private protected void ThrowIfDisposed()
+    {
+        if (_disposed)
+            throw new ObjectDisposedException(GetType().Name, "The model was disposed (its native weights are released); load or fit it again to use it.");
+    }
+
     bool ITransformer.IsRowToRowMapper => true;
 
     internal abstract ScoringColumn[] ScoringColumns { get; }
@@ -52,7 +64,11 @@ public abstract class GenerativeTransformerCore : ITransformer, ICanSaveModel
 
     private protected abstract void SaveModel(ModelSaveContext ctx);
 
-    void ICanSaveModel.Save(ModelSaveContext ctx) => SaveModel(ctx);
+    void ICanSaveModel.Save(ModelSaveContext ctx)
+    {
+        ThrowIfDisposed();
+        SaveModel(ctx);
+    }
 
     /// <summary>The input schema plus the output columns (an input column of the same name is hidden).</summary>
     public DataViewSchema GetOutputSchema(DataViewSchema inputSchema)
@@ -65,6 +81,7 @@ public abstract class GenerativeTransformerCore : ITransformer, ICanSaveModel
     public IDataView Transform(IDataView input)
     {
         Host.CheckValue(input, nameof(input));
+        ThrowIfDisposed();
         CheckInput(input.Schema);
         return new BatchScoringDataView(Host, this, input);
     }
@@ -73,6 +90,7 @@ public abstract class GenerativeTransformerCore : ITransformer, ICanSaveModel
     public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema)
     {
         Host.CheckValue(inputSchema, nameof(inputSchema));
+        ThrowIfDisposed();
         return new RowToRowMapperTransform(Host, new EmptyDataView(Host, inputSchema), MakeRowMapper(inputSchema), MakeRowMapper);
     }
 

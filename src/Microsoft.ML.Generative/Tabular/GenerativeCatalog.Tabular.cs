@@ -11,7 +11,9 @@ public sealed partial class GenerativeCatalog
     /// </summary>
     /// <param name="model"><see cref="TabularModel.Tvae"/> (default) or <see cref="TabularModel.Ctgan"/>.</param>
     /// <param name="columns">The columns to model; <see langword="null"/> for every column of the input.</param>
-    /// <param name="numberOfEpochs">Passes over the training rows (default 300).</param>
+    /// <param name="numberOfEpochs">Passes over the training rows (default 300); on small tables training still takes at least
+    /// <see cref="TabularSynthesizerOptions.MinimumTrainingSteps"/> optimizer steps (3,000 for TVAE, 10,000 for CTGAN; set it to 0
+    /// through the options overload to train exactly this many epochs).</param>
     /// <example>
     /// <code>
     /// var synth = mlContext.Generative().TabularSynthesizer().Fit(table);

@@ -111,7 +111,7 @@ public sealed class TabularSynthesizerEstimator : IEstimator<TabularSynthesizerT
             CancellationToken = options.CancellationToken,
         };
         using var likelihood = new TvaeLikelihood(encoder);
-        var vae = new VariationalAutoencoderEstimator(_host, vaeOptions, likelihood.Nll).Fit(view);
+        var vae = Train(() => new VariationalAutoencoderEstimator(_host, vaeOptions, likelihood.Nll).Fit(view));
         return new TabularSynthesizerTransformer(_host, encoder, vae, options.AllowExtrapolation, options.MaximumRejectionDraws);
     }
 
@@ -170,8 +170,27 @@ public sealed class TabularSynthesizerEstimator : IEstimator<TabularSynthesizerT
             GeneratorOutput = raw => CtganOutput.Activate(raw, spans, CtganOutput.Temperature, gumbel),
             GeneratorLoss = layout.Width == 0 ? null : (raw, c) => CtganOutput.ConditionLoss(raw, c!, layout),
         };
-        var gan = new GenerativeAdversarialNetworkEstimator(_host, ganOptions, hooks).Fit(view);
+        var gan = Train(() => new GenerativeAdversarialNetworkEstimator(_host, ganOptions, hooks).Fit(view));
         return new TabularSynthesizerTransformer(_host, encoder, gan, options.AllowExtrapolation, options.MaximumRejectionDraws);
+    }
+
+    /// <summary>
+    /// Runs the family's Fit; a diverged loss is reported in the synthesizer's terms (its options; the columns are
+    /// normalized by the synthesizer, so the family's advice to normalize an internal column would mislead).
+    /// </summary>
+    private T Train<T>(Func<T> fit)
+    {
+        try
+        {
+            return fit();
+        }
+        catch (NonFiniteLossException e)
+        {
+            throw new InvalidOperationException(
+                $"Training the {_options.Model} synthesizer diverged: its {e.LossName} became {e.Value} at epoch {e.Epoch}, batch {e.Batch} "
+                + $"(of {e.BatchesPerEpoch}); no model was produced. The synthesizer normalizes every column itself, so the usual cause is "
+                + $"too large a step: lower LearningRate (now {_options.EffectiveLearningRate}), or check the table for extreme values in a column.", e);
+        }
     }
 
     /// <summary>

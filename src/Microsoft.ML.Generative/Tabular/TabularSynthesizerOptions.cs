@@ -32,49 +32,49 @@ public sealed class TabularSynthesizerOptions
     /// <summary>Defaults.</summary>
     public static class Defaults
     {
-        /// <summary>Default for <see cref="NumberOfEpochs"/>.</summary>
+        /// <summary>Default for <see cref="TabularSynthesizerOptions.NumberOfEpochs"/>.</summary>
         public const int NumberOfEpochs = 300;
 
-        /// <summary>Default for <see cref="BatchSize"/>.</summary>
+        /// <summary>Default for <see cref="TabularSynthesizerOptions.BatchSize"/>.</summary>
         public const int BatchSize = 500;
 
-        /// <summary>Default for <see cref="LearningRate"/> with <see cref="TabularModel.Tvae"/>.</summary>
+        /// <summary>Default for <see cref="TabularSynthesizerOptions.LearningRate"/> with <see cref="TabularModel.Tvae"/>.</summary>
         public const double LearningRate = 1e-3;
 
-        /// <summary>Default for <see cref="LearningRate"/> with <see cref="TabularModel.Ctgan"/> (both networks; CTGAN's 2e-4).</summary>
+        /// <summary>Default for <see cref="TabularSynthesizerOptions.LearningRate"/> with <see cref="TabularModel.Ctgan"/> (both networks; CTGAN's 2e-4).</summary>
         public const double CtganLearningRate = 2e-4;
 
-        /// <summary>Default for <see cref="WeightDecay"/> with <see cref="TabularModel.Tvae"/>.</summary>
+        /// <summary>Default for <see cref="TabularSynthesizerOptions.WeightDecay"/> with <see cref="TabularModel.Tvae"/>.</summary>
         public const double WeightDecay = 1e-5;
 
-        /// <summary>Default for <see cref="WeightDecay"/> with <see cref="TabularModel.Ctgan"/> (CTGAN's 1e-6).</summary>
+        /// <summary>Default for <see cref="TabularSynthesizerOptions.WeightDecay"/> with <see cref="TabularModel.Ctgan"/> (CTGAN's 1e-6).</summary>
         public const double CtganWeightDecay = 1e-6;
 
-        /// <summary>Default for <see cref="Pac"/>.</summary>
+        /// <summary>Default for <see cref="TabularSynthesizerOptions.Pac"/>.</summary>
         public const int Pac = 10;
 
-        /// <summary>Default for <see cref="LatentDimension"/>.</summary>
+        /// <summary>Default for <see cref="TabularSynthesizerOptions.LatentDimension"/>.</summary>
         public const int LatentDimension = 128;
 
-        /// <summary>Default for <see cref="MaximumCategories"/>.</summary>
+        /// <summary>Default for <see cref="TabularSynthesizerOptions.MaximumCategories"/>.</summary>
         public const int MaximumCategories = 1000;
 
-        /// <summary>Default for <see cref="MaximumModes"/>.</summary>
+        /// <summary>Default for <see cref="TabularSynthesizerOptions.MaximumModes"/>.</summary>
         public const int MaximumModes = 10;
 
-        /// <summary>Default for <see cref="ModeWeightThreshold"/>.</summary>
+        /// <summary>Default for <see cref="TabularSynthesizerOptions.ModeWeightThreshold"/>.</summary>
         public const double ModeWeightThreshold = 0.005;
 
-        /// <summary>Default for <see cref="MaximumMixtureFitValues"/>.</summary>
+        /// <summary>Default for <see cref="TabularSynthesizerOptions.MaximumMixtureFitValues"/>.</summary>
         public const int MaximumMixtureFitValues = 50_000;
 
-        /// <summary>Default for <see cref="MinimumTrainingSteps"/> with <see cref="TabularModel.Tvae"/>.</summary>
+        /// <summary>Default for <see cref="TabularSynthesizerOptions.MinimumTrainingSteps"/> with <see cref="TabularModel.Tvae"/>.</summary>
         public const int MinimumTrainingSteps = 3_000;
 
-        /// <summary>Default for <see cref="MinimumTrainingSteps"/> with <see cref="TabularModel.Ctgan"/>.</summary>
+        /// <summary>Default for <see cref="TabularSynthesizerOptions.MinimumTrainingSteps"/> with <see cref="TabularModel.Ctgan"/>.</summary>
         public const int CtganMinimumTrainingSteps = 10_000;
 
-        /// <summary>Default for <see cref="MaximumRejectionDraws"/>.</summary>
+        /// <summary>Default for <see cref="TabularSynthesizerOptions.MaximumRejectionDraws"/>.</summary>
         public const int MaximumRejectionDraws = 1_000;
     }
 

@@ -215,6 +215,13 @@ public sealed class TabularSynthesizerTransformer : ITransformer, ICanSaveModel,
                 throw _host.Except(
                     $"Only {found} of {count} rows matched the condition in {drawn:N0} draws (acceptance rate {(double)found / drawn:P3}): the model "
                     + "gives this combination too little probability for rejection sampling. Ask for fewer rows, relax the condition, or raise MaximumRejectionDraws.");
+            // Fail early rather than after hours: even at an optimistic acceptance rate ((found + 3) / drawn, above the
+            // observed one), the rows still missing would need more draws than the budget has left.
+            if (drawn >= EarlyRejectionCheckDraws && (count - found) * (double)drawn / (found + 3) > limit - drawn)
+                throw _host.Except(
+                    $"{found} of {count} rows matched the condition in the first {drawn:N0} draws (acceptance rate {(double)found / drawn:P3}): at that rate "
+                    + $"the {count - found:N0} rows still missing would need about {(count - found) * (double)drawn / Math.Max(found, 1):N0} more draws, beyond the "
+                    + $"MaximumRejectionDraws × count = {limit:N0} allowed. Ask for fewer rows, relax the condition, or raise MaximumRejectionDraws.");
             int batch = (int)Math.Min(Math.Max(count - found, 256), Math.Min(SampleBatchRows, limit - drawn));
             var (s, k) = Draw(batch, generator, slot);
             drawn += batch;
@@ -230,8 +237,12 @@ public sealed class TabularSynthesizerTransformer : ITransformer, ICanSaveModel,
         return _encoder.Decode(_host, scalars, classes, count, _extrapolate);
     }
 
+    /// <summary>Draws after which conditional sampling judges whether its budget can still be met.</summary>
+    private const long EarlyRejectionCheckDraws = 100_000;
+
     private void CheckCount(int count)
     {
+        ThrowIfDisposed();
         _host.CheckParam(count > 0, nameof(count), $"Must be positive; got {count}.");
         _host.CheckParam((long)count * Math.Max(1, _encoder.Columns.Count) <= Scoring.GenerativeTransformerBase.MaximumSampleValues, nameof(count),
             $"{count} rows of {_encoder.Columns.Count} columns exceed the values one Sample call builds in memory; draw them in several calls with different seeds.");
@@ -334,11 +345,20 @@ public sealed class TabularSynthesizerTransformer : ITransformer, ICanSaveModel,
         return (scalars, classes);
     }
 
-    /// <summary>Releases the network's native memory.</summary>
+    /// <summary>Releases the network's native memory; afterwards <c>Sample</c> and saving throw <see cref="ObjectDisposedException"/>.</summary>
     public void Dispose()
     {
+        _disposed = true;
         _vae?.Dispose();
         _gan?.Dispose();
+    }
+
+    private volatile bool _disposed;
+
+    private void ThrowIfDisposed()
+    {
+        if (_disposed)
+            throw new ObjectDisposedException(nameof(TabularSynthesizerTransformer), "The synthesizer was disposed (its native weights are released); load or fit it again to use it.");
     }
 
     private static VersionInfo GetVersionInfo()
@@ -362,6 +382,7 @@ public sealed class TabularSynthesizerTransformer : ITransformer, ICanSaveModel,
     void ICanSaveModel.Save(ModelSaveContext ctx)
     {
         _host.CheckValue(ctx, nameof(ctx));
+        ThrowIfDisposed();
         ctx.CheckAtModel();
         ctx.SetVersionInfo(GetVersionInfo());
         ctx.Writer.Write((int)Model);

@@ -217,13 +217,32 @@ internal abstract class GenerativeObjective<TBatch> : IDisposable
     }
 
     private InvalidOperationException NonFinite(double value, StepInfo step, string lossName)
-        => new InvalidOperationException(
+        => new NonFiniteLossException(
                 $"The training {lossName} became {value} at epoch {step.Epoch}, batch {step.Batch} "
                 + $"(of {step.BatchesPerEpoch}); no weights were changed by that batch and no model was produced. "
                 + $"Lower LearningRate (now {LearningRate}), set GradientClipNorm (e.g. 1.0), or normalize the "
-                + $"'{FeatureColumnName}' column (mlContext.Transforms.NormalizeMeanVariance, or NormalizeMinMax with fixZero: false).");
+                + $"'{FeatureColumnName}' column (mlContext.Transforms.NormalizeMeanVariance, or NormalizeMinMax with fixZero: false).",
+                lossName, value, step.Epoch, step.Batch, step.BatchesPerEpoch);
 
     public abstract void Dispose();
+}
+
+/// <summary>
+/// A training loss became NaN or ±∞ (no weights were changed by that batch). Families that wrap another family's
+/// estimator (the tabular synthesizer) catch it to give advice in their own options' terms.
+/// </summary>
+internal sealed class NonFiniteLossException(string message, string lossName, double value, int epoch, int batch, int batchesPerEpoch)
+    : InvalidOperationException(message)
+{
+    public string LossName { get; } = lossName;
+
+    public double Value { get; } = value;
+
+    public int Epoch { get; } = epoch;
+
+    public int Batch { get; } = batch;
+
+    public int BatchesPerEpoch { get; } = batchesPerEpoch;
 }
 
 /// <summary>

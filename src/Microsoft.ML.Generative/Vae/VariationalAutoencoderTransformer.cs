@@ -241,6 +241,7 @@ public sealed class VariationalAutoencoderTransformer : GenerativeTransformerBas
 
     private float[][] RunRows(IReadOnlyList<float[]> rows, int width, string paramName, Func<Tensor, Tensor> map)
     {
+        ThrowIfDisposed();
         if (rows.Count == 0)
             return Array.Empty<float[]>();
         var flat = new float[rows.Count * width];
@@ -263,7 +264,11 @@ public sealed class VariationalAutoencoderTransformer : GenerativeTransformerBas
     }
 
     /// <summary>Releases the network's native memory.</summary>
-    public void Dispose() => _network.Dispose();
+    public void Dispose()
+    {
+        MarkDisposed();
+        _network.Dispose();
+    }
 
     private static VersionInfo GetVersionInfo()
         => new(modelSignature: "GENVAETR",

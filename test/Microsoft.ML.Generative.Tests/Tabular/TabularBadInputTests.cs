@@ -218,5 +218,50 @@ public sealed class TabularBadInputTests
         var e = Assert.Throws<InvalidOperationException>(() => model.Sample(500, new Dictionary<string, object> { ["C"] = "rare" }, seed: 1));
         StringAssert.Contains(e.Message, "acceptance rate");
         StringAssert.Contains(e.Message, "MaximumRejectionDraws");
+        // A budget that cannot be met is seen after the first 100,000 draws, not after all of them.
+        // (100,000 rows × 3 = 300,000 draws allowed: the rate would have to exceed ~1/3 to be met.)
+        options.MaximumRejectionDraws = 3;
+        using var patient = ml.Generative().TabularSynthesizer(options).Fit(ml.Data.LoadFromEnumerable(rows));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var early = Assert.Throws<InvalidOperationException>(() => patient.Sample(100_000, new Dictionary<string, object> { ["C"] = "rare" }, seed: 1));
+        StringAssert.Contains(early.Message, "still missing");
+        StringAssert.Contains(early.Message, "MaximumRejectionDraws");
+        Assert.IsTrue(clock.Elapsed.TotalSeconds < 60, $"the early failure took {clock.Elapsed.TotalSeconds:F0} s");
+    }
+
+    [TestMethod]
+    public void ADisposedSynthesizerSaysSo()
+    {
+        foreach (var kind in new[] { TabularModel.Tvae, TabularModel.Ctgan })
+        {
+            var ml = new MLContext(seed: 1);
+            var penguins = TabularTestData.Penguins(ml);
+            var model = ml.Generative().TabularSynthesizer(TabularTestData.Small(1, kind)).Fit(penguins);
+            model.Dispose();
+            Assert.ThrowsExactly<ObjectDisposedException>(() => model.Sample(5, seed: 1), kind.ToString());
+            Assert.ThrowsExactly<ObjectDisposedException>(() => model.Sample(5, new Dictionary<string, object> { ["Species"] = "Gentoo" }, seed: 1), kind.ToString());
+            var path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"disposed-{kind}-{Guid.NewGuid():N}.zip");
+            Assert.ThrowsExactly<ObjectDisposedException>(() => ml.Model.Save(model, penguins.Schema, path), kind.ToString());
+            if (System.IO.File.Exists(path))
+                System.IO.File.Delete(path);
+            model.Dispose();   // twice is harmless
+        }
+    }
+
+    [TestMethod]
+    public void DivergedTrainingGivesTheSynthesizersAdvice()
+    {
+        foreach (var kind in new[] { TabularModel.Tvae, TabularModel.Ctgan })
+        {
+            var ml = new MLContext(seed: 1);
+            // Adam's steps are about the learning rate in size: weights of 1e12 overflow float32 within a few steps.
+            var options = TabularTestData.Small(5, kind);
+            options.LearningRate = 1e12;
+            var e = Assert.ThrowsExactly<InvalidOperationException>(() => ml.Generative().TabularSynthesizer(options).Fit(TabularTestData.Penguins(ml)), kind.ToString());
+            StringAssert.Contains(e.Message, "diverged");
+            StringAssert.Contains(e.Message, "lower LearningRate (now 1000000000000)");
+            Assert.IsFalse(e.Message.Contains("GradientClipNorm"), e.Message);      // not an option of the synthesizer
+            Assert.IsFalse(e.Message.Contains("'Features'"), e.Message);            // an internal column
+        }
     }
 }
