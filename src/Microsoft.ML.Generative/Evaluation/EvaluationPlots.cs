@@ -86,27 +86,42 @@ internal static class EvaluationPlots
         for (int i = 0; i < n; i++)
             for (int j = 0; j < n; j++)
                 difference[i, j] = data.GeneratedCorrelation[i, j] - data.RealCorrelation[i, j];
+        // Few features (a table's columns): their names on both axes; many (pixels): positions only.
+        string[]? names = n <= MaximumNamedHeatMapFeatures ? data.HeatMapFeatures.Select(j => metrics.FeatureNames[j]).ToArray() : null;
         var panels = new List<Plot>
         {
-            HeatMap(data.RealCorrelation, "real Pearson correlation"),
-            HeatMap(data.GeneratedCorrelation, "generated Pearson correlation"),
-            HeatMap(difference, string.Format(CultureInfo.InvariantCulture, "generated − real (mean |Δ| {0:F3})", metrics.CorrelationDistance)),
+            HeatMap(data.RealCorrelation, "real Pearson correlation", names),
+            HeatMap(data.GeneratedCorrelation, "generated Pearson correlation", names),
+            HeatMap(difference, string.Format(CultureInfo.InvariantCulture, "generated − real (mean |Δ| {0:F3})", metrics.CorrelationDistance), names),
         };
         string subset = n == metrics.FeatureCount ? $"all {n} features" : $"the {n} most variable of {metrics.FeatureCount} features";
-        Compose(path, panels, 3, 1, 480, 430, $"Correlation matrices ({subset}; row and column i = i-th of them)");
+        Compose(path, panels, 3, 1, 480, 430, names is null ? $"Correlation matrices ({subset}; row and column i = i-th of them)" : $"Correlation matrices ({subset})");
         return path;
     }
 
-    private static Plot HeatMap(double[,] values, string title)
+    /// <summary>Heat maps of at most this many features label their rows and columns with the features' names.</summary>
+    private const int MaximumNamedHeatMapFeatures = 24;
+
+    private static Plot HeatMap(double[,] values, string title, string[]? names)
     {
         var plot = new Plot();
         var heat = plot.Add.Heatmap(values);
         heat.Colormap = new ScottPlot.Colormaps.Balance();
         heat.ManualRange = new ScottPlot.Range(-1, 1);
-        heat.FlipVertically = true;
+        heat.FlipVertically = names is null;   // (as before for many features; with names, row 0 on top)
         plot.Add.ColorBar(heat);
         plot.Title(title, size: 13);
         plot.Axes.Margins(0, 0);
+        if (names is not null)
+        {
+            // Cell (i, j) is centred on x = j and y = n − 1 − i: row 0 on top, the diagonal from top left to bottom right.
+            int n = names.Length;
+            plot.Axes.Bottom.SetTicks(Enumerable.Range(0, n).Select(j => (double)j).ToArray(), names);
+            plot.Axes.Left.SetTicks(Enumerable.Range(0, n).Select(i => (double)(n - 1 - i)).ToArray(), names);
+            plot.Axes.Bottom.TickLabelStyle.Rotation = 45;
+            plot.Axes.Bottom.TickLabelStyle.Alignment = Alignment.MiddleLeft;
+            plot.Axes.Bottom.MinimumSize = 10 + 6 * names.Max(name => name.Length);
+        }
         return plot;
     }
 
