@@ -49,7 +49,8 @@ internal sealed class TabularEncoder
 
     /// <summary>
     /// Reads <paramref name="data"/> once, fits every column model and returns the encoder with the encoded rows
-    /// (row-major, <c>rows × Dimension</c>). Errors name the column and say what to do.
+    /// (row-major, <c>rows × Dimension</c>). Errors name the column and say what to do; their parameter is "input", the
+    /// name of <see cref="TabularSynthesizerEstimator.Fit(IDataView)"/>'s argument.
     /// </summary>
     public static (TabularEncoder Encoder, float[] Encoded, int Rows) Fit(IHost host, IChannel ch, IDataView data,
         TabularSynthesizerOptions options, int seed)
@@ -66,12 +67,12 @@ internal sealed class TabularEncoder
                     $"Column '{name}' was not found in the input. Columns present: {string.Join(", ", schema.Where(c => !c.IsHidden).Select(c => $"'{c.Name}'"))}.");
             var model = TabularColumn.Capture(col.Value, out string? whyNot);
             if (model is null)
-                throw host.ExceptParam(nameof(data), $"Column '{name}' cannot be modelled: {whyNot}");
+                throw host.ExceptParam("input", $"Column '{name}' cannot be modelled: {whyNot}");
             columns.Add(model);
             schemaColumns.Add(col.Value);
         }
         if (columns.Count == 0)
-            throw host.ExceptParam(nameof(data), "The input has no columns to model.");
+            throw host.ExceptParam("input", "The input has no columns to model.");
 
         // One pass: continuous values as double (NaN = missing), discrete values as category indices.
         var numbers = columns.Select(c => c.IsContinuous ? new List<double>() : null).ToArray();
@@ -92,7 +93,7 @@ internal sealed class TabularEncoder
                     options.CancellationToken.ThrowIfCancellationRequested();
                 }
                 if (rows == int.MaxValue / 2)
-                    throw host.ExceptParam(nameof(data), "The table has more than 2³⁰ rows; fit on a sample of it.");
+                    throw host.ExceptParam("input", "The table has more than 2³⁰ rows; fit on a sample of it.");
                 for (int j = 0; j < columns.Count; j++)
                 {
                     var c = columns[j];
@@ -100,7 +101,7 @@ internal sealed class TabularEncoder
                     {
                         double v = readers[j].ReadNumber();
                         if (double.IsInfinity(v))
-                            throw host.ExceptParam(nameof(data), $"Column '{c.Name}' holds {v} in row {rows}; only finite numbers and missing values (NaN) can be modelled. Replace or filter it first.");
+                            throw host.ExceptParam("input", $"Column '{c.Name}' holds {v} in row {rows}; only finite numbers and missing values (NaN) can be modelled. Replace or filter it first.");
                         numbers[j]!.Add(v);
                         continue;
                     }
@@ -137,7 +138,7 @@ internal sealed class TabularEncoder
             }
         }
         if (rows < 2)
-            throw host.ExceptParam(nameof(data), $"The table has {rows} row{(rows == 1 ? "" : "s")}; a synthesizer needs at least 2 rows (and many more to learn anything).");
+            throw host.ExceptParam("input", $"The table has {rows} row{(rows == 1 ? "" : "s")}; a synthesizer needs at least 2 rows (and many more to learn anything).");
 
         var random = new Random(seed);
         for (int j = 0; j < columns.Count; j++)
@@ -147,10 +148,10 @@ internal sealed class TabularEncoder
             {
                 var values = numbers[j]!.ToArray();
                 if (values.All(double.IsNaN))
-                    throw host.ExceptParam(nameof(data), $"Column '{c.Name}' has no values: all {rows} are missing (NaN). Leave it out of Columns.");
+                    throw host.ExceptParam("input", $"Column '{c.Name}' has no values: all {rows} are missing (NaN). Leave it out of Columns.");
                 double magnitude = values.Where(v => !double.IsNaN(v)).Max(Math.Abs);
                 if (magnitude > MaximumMagnitude)
-                    throw host.ExceptParam(nameof(data), $"Column '{c.Name}' holds values as large as {magnitude:G4} in magnitude; mode-specific normalization "
+                    throw host.ExceptParam("input", $"Column '{c.Name}' holds values as large as {magnitude:G4} in magnitude; mode-specific normalization "
                         + $"squares deviations in float64 and models magnitudes up to {MaximumMagnitude:G1}. Rescale the column first (divide it, or take a logarithm).");
                 c.FitContinuous(values, options.MaximumModes, options.ModeWeightThreshold, options.MaximumMixtureFitValues, random);
                 ch.Info("Column '{0}' ({1}): {2} mode{3} (means {4}), range [{5}, {6}]{7}{8}.", c.Name, c.ValueType, c.Mixture!.Count,

@@ -75,6 +75,7 @@ public sealed class TabularBadInputTests
         var e = FitFails(model, ml.Data.LoadFromEnumerable(TabularTestData.Mixed(1)));
         StringAssert.Contains(e.Message, "1 row");
         StringAssert.Contains(e.Message, "at least 2 rows");
+        Assert.AreEqual("input", e.ParamName);   // the argument of Fit(input)
     }
 
     [TestMethod]
