@@ -141,6 +141,10 @@ internal static class AutoregressiveSuite
             ["lr1e-2-tie-beta2-0.99-minlr0"] = o => { o.LearningRate = 1e-2; o.TieWeights = true; o.Beta2 = 0.99; o.MinimumLearningRateFraction = 0; },
             ["lr1e-2-tie-beta2-0.99-minlr0-seed2"] = o => { o.LearningRate = 1e-2; o.TieWeights = true; o.Beta2 = 0.99; o.MinimumLearningRateFraction = 0; o.Seed = 2; },
             ["lr1e-2-tie-beta2-0.99-noclip"] = o => { o.LearningRate = 1e-2; o.TieWeights = true; o.Beta2 = 0.99; o.GradientClipNorm = 0; },
+            ["best-wd0"] = o => { o.LearningRate = 1e-2; o.TieWeights = true; o.Beta2 = 0.99; o.MinimumLearningRateFraction = 0; o.WeightDecay = 0; },
+            ["best-lr1.5e-2"] = o => { o.LearningRate = 1.5e-2; o.TieWeights = true; o.Beta2 = 0.99; o.MinimumLearningRateFraction = 0; },
+            ["best-warmup50"] = o => { o.LearningRate = 1e-2; o.TieWeights = true; o.Beta2 = 0.99; o.MinimumLearningRateFraction = 0; o.WarmupSteps = 50; },
+            ["best-seed3"] = o => { o.LearningRate = 1e-2; o.TieWeights = true; o.Beta2 = 0.99; o.MinimumLearningRateFraction = 0; o.Seed = 3; },
         };
         foreach (var name in names.Split(','))
         {

@@ -176,7 +176,12 @@ public sealed class TabularSynthesizerOptions
     /// </summary>
     public int MaximumRejectionDraws { get; set; } = Defaults.MaximumRejectionDraws;
 
-    /// <summary>Seed of training and encoding; <see langword="null"/> (default): drawn from the <see cref="MLContext"/>'s seed.</summary>
+    /// <summary>
+    /// Seed of training and encoding; <see langword="null"/> (default): drawn from the <see cref="MLContext"/>'s random
+    /// stream when the estimator is created, so the same <c>MLContext(seed)</c> gives the same model when the program
+    /// makes the same calls in the same order (set a seed here to be independent of the order). Models trained with
+    /// another number of libtorch threads differ (sums are reduced in another order); each thread count is deterministic.
+    /// </summary>
     public int? Seed { get; set; }
 
     /// <summary>Called after every epoch with its losses.</summary>
