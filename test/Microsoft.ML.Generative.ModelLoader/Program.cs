@@ -35,11 +35,10 @@ if (args.Length > 3 && args[3].StartsWith("@Tabular:", StringComparison.Ordinal)
 {
     var parts = args[3].Split(':');
     var last = model is TransformerChain<ITransformer> chain ? chain.LastTransformer : model;
-    object?[] arguments = parts.Length > 3
-        ? new object[] { int.Parse(parts[1]), new Dictionary<string, object> { [parts[3].Split('=')[0]] = parts[3].Split('=')[1] }, int.Parse(parts[2]) }
-        : new object[] { int.Parse(parts[1]), int.Parse(parts[2]) };
-    var method = last.GetType().GetMethod("Sample", arguments.Select(a => a!.GetType() == typeof(Dictionary<string, object>) ? typeof(IDictionary<string, object>) : a.GetType()).ToArray())!;
-    var sample = (IDataView)method.Invoke(last, arguments)!;
+    var sample = parts.Length > 3
+        ? SampleMethod.Invoke(last, new[] { typeof(int), typeof(IDictionary<string, object>), typeof(int) },
+            new object?[] { int.Parse(parts[1]), new Dictionary<string, object> { [parts[3].Split('=')[0]] = parts[3].Split('=')[1] }, int.Parse(parts[2]) })
+        : SampleMethod.Invoke(last, new[] { typeof(int), typeof(int) }, new object?[] { int.Parse(parts[1]), int.Parse(parts[2]) });
     using var stream = File.Create(args[2]);
     ml.Data.SaveAsText(sample, stream, separatorChar: '\t', headerRow: true, schema: false);
     return 0;

@@ -454,18 +454,7 @@ public sealed class AutoregressiveModelTransformer : GenerativeTransformerCore, 
             var history = ModelPersistence.LoadHistory(ctx.Reader, ModelName);
 
             var architecture = new SequenceNetworkArchitecture(kind, v, e, h, l, heads, c, dropout, tie);
-            byte[] weights = ModelPersistence.ReadWeights(ctx, ModelName);
-            ModelPersistence.CheckWeightCount(weights, architecture.ParameterCount, ModelName);
-            var network = TorchRandom.BuildUnseeded(() => SequenceNetwork.Create(architecture));
-            try
-            {
-                ModelPersistence.LoadWeights(weights, network, ModelName);
-            }
-            catch
-            {
-                network.Dispose();
-                throw;
-            }
+            var network = ModelPersistence.LoadNetwork(ctx, architecture.ParameterCount, () => SequenceNetwork.Create(architecture), ModelName);
             return new AutoregressiveModelTransformer(env, network, vocabulary, input, ll, tc, ppl, history);
         }
         catch (EndOfStreamException ex)

@@ -416,19 +416,8 @@ public sealed class NormalizingFlowTransformer : GenerativeTransformerBase, IDis
 
             // Verify the weights against the header before any native allocation.
             var shape = new FlowShape(d, architecture, layers, hidden, bins, bound, condition?.Width ?? 0);
-            byte[] weights = ModelPersistence.ReadWeights(ctx, ModelName);
-            ModelPersistence.CheckWeightCount(weights, shape.ParameterCount, ModelName);
             var preprocessing = new FlowPreprocessing(d, dequantize, samples, levels, logit, alpha);
-            var network = TorchRandom.BuildUnseeded(() => new FlowNetwork(shape, preprocessing, shift, scale));
-            try
-            {
-                ModelPersistence.LoadWeights(weights, network, ModelName);
-            }
-            catch
-            {
-                network.Dispose();
-                throw;
-            }
+            var network = ModelPersistence.LoadNetwork(ctx, shape.ParameterCount, () => new FlowNetwork(shape, preprocessing, shift, scale), ModelName);
             return new NormalizingFlowTransformer(env, network, feature, logLikelihood, score, latent, history, condition);
         }
         catch (EndOfStreamException e)

@@ -331,18 +331,7 @@ public sealed class GenerativeAdversarialNetworkTransformer : GenerativeTransfor
             // Verify the weights against the header before any native allocation.
             var architecture = new GanArchitecture(inputDimension, latentDimension, generatorHidden, discriminatorHidden,
                 activation, dropout, spectral, ema, scaling, condition?.Width ?? 0, conditioning);
-            byte[] weights = ModelPersistence.ReadWeights(ctx, ModelName);
-            ModelPersistence.CheckWeightCount(weights, architecture.ParameterCount, ModelName);
-            var network = TorchRandom.BuildUnseeded(() => new GanNetwork(architecture));
-            try
-            {
-                ModelPersistence.LoadWeights(weights, network, ModelName);
-            }
-            catch
-            {
-                network.Dispose();
-                throw;
-            }
+            var network = ModelPersistence.LoadNetwork(ctx, architecture.ParameterCount, () => new GanNetwork(architecture), ModelName);
             return new GenerativeAdversarialNetworkTransformer(env, network, feature, score, history, condition);
         }
         catch (EndOfStreamException e)

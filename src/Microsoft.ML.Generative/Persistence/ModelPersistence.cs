@@ -105,6 +105,29 @@ internal static class ModelPersistence
         }
     }
 
+    /// <summary>
+    /// A saved network, verified before any native allocation: reads the weights entry (checksum), checks it can hold
+    /// <paramref name="parameters"/> float32 weights, builds the network with the saved architecture (unseeded: its
+    /// initialization is overwritten) and loads the weights; on failure the network is disposed and the error is the
+    /// <see cref="InvalidDataException"/> of the check that failed.
+    /// </summary>
+    public static T LoadNetwork<T>(ModelLoadContext ctx, long parameters, Func<T> build, string modelName) where T : nn.Module
+    {
+        byte[] weights = ReadWeights(ctx, modelName);
+        CheckWeightCount(weights, parameters, modelName);
+        var network = TorchRandom.BuildUnseeded(build);
+        try
+        {
+            LoadWeights(weights, network, modelName);
+        }
+        catch
+        {
+            network.Dispose();
+            throw;
+        }
+        return network;
+    }
+
     /// <summary>Training history: per epoch, the loss names' training and validation values (NaN if none).</summary>
     public static void SaveHistory(BinaryWriter writer, IReadOnlyList<string> lossNames, IReadOnlyList<EpochSummary> history)
     {

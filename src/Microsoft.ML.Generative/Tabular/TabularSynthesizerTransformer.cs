@@ -447,18 +447,7 @@ public sealed class TabularSynthesizerTransformer : ITransformer, ICanSaveModel,
             ResidualGenerator = true,
         };
         // Verify the weights against the header before any native allocation.
-        byte[] weights = ModelPersistence.ReadWeights(ctx, ModelName);
-        ModelPersistence.CheckWeightCount(weights, architecture.ParameterCount, ModelName);
-        var network = TorchRandom.BuildUnseeded(() => new GanNetwork(architecture));
-        try
-        {
-            ModelPersistence.LoadWeights(weights, network, ModelName);
-        }
-        catch
-        {
-            network.Dispose();
-            throw;
-        }
+        var network = ModelPersistence.LoadNetwork(ctx, architecture.ParameterCount, () => new GanNetwork(architecture), ModelName);
         return new GenerativeAdversarialNetworkTransformer(env, network, TabularSynthesizerEstimator.FeatureColumnName,
             GenerativeAdversarialNetworkOptions.Defaults.DiscriminatorScoreColumnName, history);
     }

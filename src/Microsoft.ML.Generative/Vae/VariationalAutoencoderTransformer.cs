@@ -345,18 +345,7 @@ public sealed class VariationalAutoencoderTransformer : GenerativeTransformerBas
 
             // Verify the weights against the header before any native allocation.
             var architecture = new VaeArchitecture(inputDimension, latentDimension, hidden, activation, likelihood, condition?.Width ?? 0);
-            byte[] weights = ModelPersistence.ReadWeights(ctx, ModelName);
-            ModelPersistence.CheckWeightCount(weights, architecture.ParameterCount, ModelName);
-            var network = TorchRandom.BuildUnseeded(() => new VaeNetwork(architecture));
-            try
-            {
-                ModelPersistence.LoadWeights(weights, network, ModelName);
-            }
-            catch
-            {
-                network.Dispose();
-                throw;
-            }
+            var network = ModelPersistence.LoadNetwork(ctx, architecture.ParameterCount, () => new VaeNetwork(architecture), ModelName);
             return new VariationalAutoencoderTransformer(env, network, feature, sigma, latent, reconstruction, score, history, condition);
         }
         catch (EndOfStreamException e)
