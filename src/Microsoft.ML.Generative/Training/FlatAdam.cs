@@ -244,6 +244,7 @@ internal sealed class FlatAdam : IDisposable
     /// order of the six-operation form it replaces: θ ← θ·shrink; g ← g + penalty·θ; m ← m + (1 − β₁)(g − m);
     /// v ← β₂v + (1 − β₂)g²; θ ← θ − step·m/(√v + ε).
     /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)] // optimized from the first step (no tier-0 pass)
     private static void Update<T>(Span<T> p, Span<T> g, Span<T> m, Span<T> v, AdamUpdate u)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
