@@ -168,6 +168,9 @@ public sealed class AutoregressiveModelOptions : GenerativeTrainerOptions
     /// <summary>Name of the output column with the per-token perplexity. Default <c>"Perplexity"</c>.</summary>
     public string PerplexityColumnName { get; set; } = "Perplexity";
 
+    internal override string? MuonUnavailable => Architecture == SequenceArchitecture.Transformer ? null
+        : $"it trains the Transformer's block matrices, and Architecture is {Architecture}.";
+
     internal override void Check(IExceptionContext ectx)
     {
         base.Check(ectx);

@@ -29,10 +29,16 @@ internal sealed class AutoregressiveObjective : GenerativeObjective<SequenceBatc
         LearningRate = options.LearningRate;
         FeatureColumnName = options.InputColumnName;
         // AdamW decays matrices (weights, embeddings) only, never biases and LayerNorm gains (nanoGPT's two
-        // parameter groups); Adam's L2 penalty applies to every parameter.
+        // parameter groups); Adam's L2 penalty applies to every parameter. Muon takes the Transformer blocks' matrices
+        // (attention and MLP weights); AdamW the rest.
+        bool muon = options.Optimizer == GenerativeOptimizer.Muon;
+        bool decoupled = options.Optimizer != GenerativeOptimizer.Adam;
+        var blockMatrices = new HashSet<TorchSharp.Modules.Parameter>(
+            network.named_parameters().Where(n => n.name.StartsWith("blocks.", StringComparison.Ordinal) && n.parameter.dim() == 2).Select(n => n.parameter),
+            ReferenceEqualityComparer.Instance);
         _optimizer = new FlatAdam(network.parameters(), options.LearningRate, options.Beta1, options.Beta2,
-            weightDecay: options.WeightDecay, decoupled: options.Optimizer == GenerativeOptimizer.AdamW,
-            decays: options.Optimizer == GenerativeOptimizer.AdamW ? p => p.dim() >= 2 : null);
+            weightDecay: options.WeightDecay, decoupled: decoupled, decays: decoupled ? p => p.dim() >= 2 : null,
+            orthogonalized: muon ? blockMatrices.Contains : null, muonLearningRate: options.MuonLearningRate);
     }
 
     public override IReadOnlyList<string> LossNames => Names;

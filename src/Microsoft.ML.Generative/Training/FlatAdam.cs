@@ -47,6 +47,9 @@ internal sealed class FlatAdam : IDisposable
     private readonly double _epsilon;
     private readonly double _weightDecay;
     private readonly long _decayed;      // the first _decayed elements take weight decay
+    private readonly long _adamCount;    // the first _adamCount elements are Adam's; Muon's matrices follow
+    private readonly Muon? _muon;
+    private readonly double _initialLearningRate;
     private readonly bool _decoupled;
     private long _steps;
 
@@ -61,21 +64,33 @@ internal sealed class FlatAdam : IDisposable
     /// Which parameters take weight decay (null: all), e.g. matrices but not biases and LayerNorm gains, as
     /// nanoGPT's two AdamW parameter groups; the decayed ones are stored first, so decay is one operation on a prefix.
     /// </param>
+    /// <param name="orthogonalized">
+    /// Matrices trained with Muon instead of Adam (null: none); see <see cref="Muon"/>. They take no weight decay.
+    /// </param>
+    /// <param name="muonLearningRate">Muon's step size at the schedule's full rate.</param>
     public FlatAdam(IEnumerable<Parameter> parameters, double learningRate, double beta1 = 0.9, double beta2 = 0.999,
-        double epsilon = 1e-8, double weightDecay = 0, bool decoupled = false, Func<Parameter, bool>? decays = null)
+        double epsilon = 1e-8, double weightDecay = 0, bool decoupled = false, Func<Parameter, bool>? decays = null,
+        Func<Parameter, bool>? orthogonalized = null, double muonLearningRate = 0.02)
     {
         var trained = parameters.Where(p => p.requires_grad).ToArray();
         if (trained.Select(p => p.Handle).Distinct().Count() != trained.Length)
             throw new ArgumentException("A parameter is listed twice (tied weights must be one parameter).", nameof(parameters));
-        var decayedFirst = decays is null ? trained : trained.Where(decays).Concat(trained.Where(p => !decays(p))).ToArray();
-        _parameters = decayedFirst;
-        _decayed = decays is null ? trained.Sum(p => p.numel()) : trained.Where(decays).Sum(p => p.numel());
+        var muon = orthogonalized is null ? Array.Empty<Parameter>() : trained.Where(orthogonalized).ToArray();
+        if (muon.Any(p => p.dim() != 2))
+            throw new ArgumentException("Muon trains matrices only.", nameof(orthogonalized));
+        var adam = trained.Except(muon).ToArray();
+        // Adam's parameters first (those with weight decay before the others), Muon's matrices last.
+        var decayedFirst = decays is null ? adam : adam.Where(decays).Concat(adam.Where(p => !decays(p))).ToArray();
+        _parameters = decayedFirst.Concat(muon).ToArray();
+        _decayed = decays is null ? adam.Sum(p => p.numel()) : adam.Where(decays).Sum(p => p.numel());
+        _adamCount = adam.Sum(p => p.numel());
         if (_parameters.Length == 0)
             throw new ArgumentException("There are no parameters to train.", nameof(parameters));
         var first = _parameters[0];
         if (_parameters.Any(p => p.dtype != first.dtype || p.device_type != first.device_type || p.device_index != first.device_index))
             throw new ArgumentException("All parameters must have one dtype and one device.", nameof(parameters));
         LearningRate = learningRate;
+        _initialLearningRate = learningRate;
         _beta1 = beta1;
         _beta2 = beta2;
         _epsilon = epsilon;
@@ -116,6 +131,7 @@ internal sealed class FlatAdam : IDisposable
                 p.grad = gradientView;                 // backward adds into _gradients in place
             offset += n;
         }
+        _muon = muon.Length == 0 ? null : new Muon(muon, _gradients.narrow(0, _adamCount, total - _adamCount), muonLearningRate);
     }
 
     /// <summary>The step size; a schedule may change it between steps.</summary>
@@ -197,7 +213,9 @@ internal sealed class FlatAdam : IDisposable
         // One thread: splitting the pass over a second .NET thread was slower in training (docs/benchmarks.md, stop
         // 10), as that thread competes with libtorch's OpenMP workers, which spin for a while after each kernel.
         Update(0, _decayed, update);
-        Update(_decayed, Count, update with { Shrink = 1, Penalty = 0 });
+        Update(_decayed, _adamCount, update with { Shrink = 1, Penalty = 0 });
+        // Muon's rate follows the same schedule as Adam's.
+        _muon?.Step(LearningRate / _initialLearningRate);
     }
 
     /// <param name="OneMinusBeta1">1 − β₁.</param>
@@ -305,5 +323,101 @@ internal sealed class FlatAdam : IDisposable
         _values.Dispose();
         _gradients.Dispose();
         _exchange.Dispose();
+        _muon?.Dispose();
     }
+}
+
+/// <summary>
+/// Muon (Jordan et al., 2024, "Muon: an optimizer for hidden layers in neural networks"): for each weight matrix
+/// W [r, c] with gradient G, a Nesterov momentum B ← μB + G, U = G + μB, then W ← W − η·√max(1, r/c)·O(U), where O(U)
+/// is U's nearest semi-orthogonal matrix (U = PΣQᵀ → PQᵀ) approximated by five steps of the quintic Newton–Schulz
+/// iteration X ← aX + (bA + cA²)X, A = XXᵀ, (a, b, c) = (3.4445, −4.7750, 2.0315), from X = U/‖U‖_F. The update has
+/// every singular value near 1, so each direction of the matrix moves by about η whatever its gradient's scale.
+/// μ = 0.95; no weight decay. Used for the hidden matrices of a network (embeddings, heads, biases and gains stay
+/// with Adam).
+/// </summary>
+internal sealed class Muon : IDisposable
+{
+    internal const double Momentum = 0.95;
+    private readonly Parameter[] _matrices;
+    private readonly Tensor _gradients;   // [M] the matrices' gradients, contiguous (a view of the flat buffer)
+    private readonly Tensor _momentum;    // [M] their momentum, in the same layout
+    private readonly (int[] Members, bool Tall)[] _groups;   // matrices of one shape, orthogonalized as one batch
+    private readonly long[] _offsets;
+    private readonly double _learningRate;
+
+    /// <param name="matrices">The matrices, stored one after the other in <paramref name="gradients"/>' layout.</param>
+    /// <param name="gradients">Their gradients as one contiguous vector.</param>
+    /// <param name="learningRate">η at the schedule's full rate.</param>
+    public Muon(Parameter[] matrices, Tensor gradients, double learningRate)
+    {
+        _matrices = matrices;
+        _gradients = gradients;
+        _learningRate = learningRate;
+        using var noGrad = no_grad();
+        _momentum = zeros_like(gradients);
+        _offsets = new long[matrices.Length];
+        for (int i = 1; i < matrices.Length; i++)
+            _offsets[i] = _offsets[i - 1] + matrices[i - 1].numel();
+        _groups = Enumerable.Range(0, matrices.Length)
+            .GroupBy(i => (Math.Min(matrices[i].shape[0], matrices[i].shape[1]), Math.Max(matrices[i].shape[0], matrices[i].shape[1]), matrices[i].shape[0] > matrices[i].shape[1]))
+            .Select(g => (g.ToArray(), g.Key.Item3))
+            .ToArray();
+    }
+
+    /// <summary>One update from the matrices' current gradients, at <paramref name="rateFactor"/> × the learning rate.</summary>
+    public void Step(double rateFactor)
+    {
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        _momentum.mul_(Momentum).add_(_gradients);                 // B ← μB + G, every matrix at once
+        var nesterov = _gradients.add(_momentum, alpha: Momentum);  // U = G + μB
+        foreach (var (members, tall) in _groups)
+        {
+            // The matrices of one shape as one batch, each on its wide orientation.
+            var updates = stack(members.Select(i =>
+            {
+                var u = nesterov.narrow(0, _offsets[i], _matrices[i].numel()).view(_matrices[i].shape);
+                return tall ? u.t() : u;
+            }).ToArray());
+            var orthogonal = OrthogonalizeBatch(updates);
+            for (int j = 0; j < members.Length; j++)
+            {
+                var p = _matrices[members[j]];
+                double rows = p.shape[0], columns = p.shape[1];
+                var o = orthogonal[j];
+                p.add_(tall ? o.t() : o, alpha: -_learningRate * rateFactor * Math.Sqrt(Math.Max(1, rows / columns)));
+            }
+        }
+    }
+
+    /// <summary>
+    /// Five quintic Newton–Schulz steps toward the semi-orthogonal factor of <paramref name="u"/> [r, c] (computed on
+    /// the wide orientation); singular values land in about [0.7, 1.2] rather than exactly 1, which is what makes five
+    /// steps enough.
+    /// </summary>
+    internal static Tensor Orthogonalize(Tensor u)
+    {
+        using var scope = NewDisposeScope();
+        bool tall = u.shape[0] > u.shape[1];
+        var o = OrthogonalizeBatch((tall ? u.t() : u).unsqueeze(0))[0];
+        return (tall ? o.t() : o).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The iteration on a batch <paramref name="u"/> [k, r, c] of wide matrices (r ≤ c), each on its own.</summary>
+    private static Tensor OrthogonalizeBatch(Tensor u, int steps = 5)
+    {
+        const double a = 3.4445, b = -4.7750, c = 2.0315;
+        using var scope = NewDisposeScope();
+        var x = u.div(linalg.matrix_norm(u, "fro", dims: new long[] { 1, 2 }, keepdim: true).add_(1e-7));
+        for (int k = 0; k < steps; k++)
+        {
+            var gram = x.bmm(x.transpose(1, 2));                           // A = XXᵀ
+            var polynomial = gram.bmm(gram).mul_(c).add_(gram, alpha: b);  // bA + cA²
+            x = polynomial.bmm(x).add_(x, alpha: a);                       // aX + (bA + cA²)X
+        }
+        return x.MoveToOuterDisposeScope();
+    }
+
+    public void Dispose() => _momentum.Dispose();
 }

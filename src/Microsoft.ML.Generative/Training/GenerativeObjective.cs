@@ -204,7 +204,9 @@ internal abstract class GenerativeObjective<TBatch> : IDisposable
     /// <summary>Adam, or AdamW with decoupled weight decay, over <paramref name="parameters"/> as one flat buffer.</summary>
     protected static FlatAdam CreateAdam(IEnumerable<TorchSharp.Modules.Parameter> parameters, GenerativeOptimizer kind, double learningRate,
         double beta1, double beta2, double weightDecay)
-        => new(parameters, learningRate, beta1, beta2, weightDecay: weightDecay, decoupled: kind == GenerativeOptimizer.AdamW);
+        => kind == GenerativeOptimizer.Muon
+            ? throw new InvalidOperationException("Muon needs the model's hidden matrices; the options' check refuses it for this model.")
+            : new(parameters, learningRate, beta1, beta2, weightDecay: weightDecay, decoupled: kind == GenerativeOptimizer.AdamW);
 
     /// <summary>
     /// One host-side read per step: on CPU this costs microseconds and it keeps a NaN from ever reaching the weights.

@@ -11,6 +11,15 @@ public enum GenerativeOptimizer
 
     /// <summary>AdamW (Loshchilov and Hutter, 2019): Adam with decoupled weight decay.</summary>
     AdamW,
+
+    /// <summary>
+    /// Muon (Jordan et al., 2024) for the network's hidden matrices — each update is the momentum gradient's nearest
+    /// semi-orthogonal matrix (five Newton–Schulz steps), at <see cref="GenerativeTrainerOptions.MuonLearningRate"/> —
+    /// and AdamW for everything else (embeddings, output head, biases, LayerNorm gains), at
+    /// <see cref="GenerativeTrainerOptions.LearningRate"/>. Both follow the learning-rate schedule. Available for the
+    /// autoregressive Transformer (its blocks' attention and MLP weights); other models refuse it.
+    /// </summary>
+    Muon,
 }
 
 /// <summary>How the learning rate changes over training (see <see cref="GenerativeTrainerOptions.LearningRateSchedule"/>).</summary>
@@ -67,6 +76,13 @@ public abstract class GenerativeTrainerOptions
 
     /// <summary>The optimizer. Default <see cref="GenerativeOptimizer.Adam"/>.</summary>
     public GenerativeOptimizer Optimizer { get; set; } = GenerativeOptimizer.Adam;
+
+    /// <summary>
+    /// The step size of <see cref="GenerativeOptimizer.Muon"/>'s matrices (each update's singular values are about 1,
+    /// so this is how far every direction of a matrix moves per step, scaled by √max(1, rows/columns)). Default 0.02;
+    /// unused by the other optimizers.
+    /// </summary>
+    public double MuonLearningRate { get; set; } = 0.02;
 
     /// <summary>Adam's first-moment decay. Default 0.9.</summary>
     public double Beta1 { get; set; } = 0.9;
@@ -179,6 +195,9 @@ public abstract class GenerativeTrainerOptions
         ShardedData = ShardedData,
     };
 
+    /// <summary>Why this model cannot use <see cref="GenerativeOptimizer.Muon"/> (null: it can).</summary>
+    internal virtual string? MuonUnavailable => "this model's hidden matrices are not defined for it (Muon is for the autoregressive Transformer).";
+
     /// <summary>Checks every shared setting; families call this and then check their own.</summary>
     internal virtual void Check(IExceptionContext ectx)
     {
@@ -187,6 +206,9 @@ public abstract class GenerativeTrainerOptions
         ectx.CheckUserArg(BatchSize > 0, nameof(BatchSize), $"Must be positive; got {BatchSize}.");
         ectx.CheckUserArg(LearningRate > 0 && double.IsFinite(LearningRate), nameof(LearningRate), $"Must be a positive finite number; got {LearningRate}.");
         ectx.CheckUserArg(Enum.IsDefined(Optimizer), nameof(Optimizer), $"Unknown optimizer {(int)Optimizer}.");
+        if (Optimizer == GenerativeOptimizer.Muon && MuonUnavailable is string reason)
+            throw ectx.ExceptUserArg(nameof(Optimizer), $"Muon is not available here: {reason} Use Adam or AdamW.");
+        ectx.CheckUserArg(MuonLearningRate > 0 && double.IsFinite(MuonLearningRate), nameof(MuonLearningRate), $"Must be a positive finite number; got {MuonLearningRate}.");
         ectx.CheckUserArg(Beta1 >= 0 && Beta1 < 1, nameof(Beta1), $"Must be in [0, 1); got {Beta1}.");
         ectx.CheckUserArg(Beta2 >= 0 && Beta2 < 1, nameof(Beta2), $"Must be in [0, 1); got {Beta2}.");
         ectx.CheckUserArg(WeightDecay >= 0 && double.IsFinite(WeightDecay), nameof(WeightDecay), $"Must be non-negative; got {WeightDecay}.");

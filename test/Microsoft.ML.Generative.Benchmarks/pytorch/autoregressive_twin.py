@@ -17,14 +17,22 @@ import torch.nn.functional as F
 import os
 
 # Variants for experiments (defaults = the C# estimator's behaviour): BUCKET=1 sorts batches by length,
-# SCHEDULE=constant keeps the rate at 3e-3, INIT=default keeps PyTorch's own initialization for the Transformer.
+# SCHEDULE=constant keeps the rate at 3e-3, INIT=default keeps PyTorch's own initialization for the Transformer;
+# LR, BETA2, MINLR (the cosine's final fraction), TIE=1 (Transformer head tied to the token embedding), SEED;
+# OPT=muon trains the Transformer blocks' matrices with Muon at MUON_LR (as GenerativeOptimizer.Muon), the rest AdamW.
 BUCKET = os.environ.get("BUCKET", "0") == "1"
 SCHEDULE = os.environ.get("SCHEDULE", "cosine")
 INIT = os.environ.get("INIT", "gpt2")
+LR = float(os.environ.get("LR", "3e-3"))
+BETA2 = float(os.environ.get("BETA2", "0.999"))
+MINLR = float(os.environ.get("MINLR", "0.1"))
+TIE = os.environ.get("TIE", "0") == "1"
+OPT = os.environ.get("OPT", "adamw")
+MUON_LR = float(os.environ.get("MUON_LR", "0.02"))
 
 kind, folder, context, epochs, threads = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 torch.set_num_threads(threads)
-torch.manual_seed(1)
+torch.manual_seed(int(os.environ.get("SEED", "1")))
 train = open(f"{folder}/train.txt").read().split()
 test = open(f"{folder}/test.txt").read().split()
 chars = sorted(set("".join(train)))
@@ -91,9 +99,44 @@ class Gpt(nn.Module):
 
 
 model = Rnn() if kind == "gru" else Gpt()
-decay = [p for p in model.parameters() if p.dim() >= 2]
-other = [p for p in model.parameters() if p.dim() < 2]
-opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": other, "weight_decay": 0.0}], lr=3e-3)
+if TIE:
+    model.head.weight = model.wte.weight
+
+
+def orthogonalize(u, steps=5):
+    """Five quintic Newton-Schulz steps toward u's semi-orthogonal factor (Jordan et al., 2024), as Muon.Orthogonalize."""
+    a, b, c = 3.4445, -4.7750, 2.0315
+    x = u / (u.norm() + 1e-7)
+    tall = u.size(0) > u.size(1)
+    if tall:
+        x = x.T
+    for _ in range(steps):
+        gram = x @ x.T
+        x = a * x + (b * gram + c * (gram @ gram)) @ x
+    return x.T if tall else x
+
+
+class Muon(torch.optim.Optimizer):
+    """Nesterov momentum 0.95, orthogonalized update scaled by sqrt(max(1, rows/cols)), no weight decay."""
+
+    def __init__(self, params, lr):
+        super().__init__(params, dict(lr=lr))
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            for p in group["params"]:
+                buf = self.state[p].setdefault("momentum", torch.zeros_like(p))
+                buf.mul_(0.95).add_(p.grad)
+                p.add_(orthogonalize(p.grad + 0.95 * buf), alpha=-group["lr"] * max(1, p.size(0) / p.size(1)) ** 0.5)
+
+
+muon_params = [p for n, p in model.named_parameters() if OPT == "muon" and n.startswith("blocks.") and p.dim() == 2]
+muon = Muon(muon_params, MUON_LR) if muon_params else None
+rest = [p for p in model.parameters() if all(p is not q for q in muon_params)]
+decay = [p for p in rest if p.dim() >= 2]
+other = [p for p in rest if p.dim() < 2]
+opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": other, "weight_decay": 0.0}], lr=LR, betas=(0.9, BETA2))
 batches_per_epoch = (len(train) + 63) // 64
 total = epochs * batches_per_epoch
 warmup = 100
@@ -105,7 +148,7 @@ def factor(step):
     if step <= warmup:
         return step / warmup
     progress = min(1.0, (step - warmup) / max(1, total - warmup))
-    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
+    return MINLR + (1 - MINLR) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
 def batch(words):
@@ -134,12 +177,19 @@ for epoch in range(epochs):
             start = time.perf_counter()
             step += 1
             for group in opt.param_groups:
-                group["lr"] = 3e-3 * factor(step)
+                group["lr"] = LR * factor(step)
+            if muon is not None:
+                for group in muon.param_groups:
+                    group["lr"] = MUON_LR * factor(step)
             loss = F.cross_entropy(model(x).view(-1, V), y.view(-1), ignore_index=-100)
             opt.zero_grad(set_to_none=True)
+            if muon is not None:
+                muon.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
+            if muon is not None:
+                muon.step()
             train_seconds += time.perf_counter() - start
 
 model.eval()
