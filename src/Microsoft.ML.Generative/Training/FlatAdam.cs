@@ -14,7 +14,8 @@ namespace Microsoft.ML.Generative.Training;
 /// Adam and AdamW (Kingma and Ba, 2015; Loshchilov and Hutter, 2019) over one flat buffer: the parameters become
 /// views of one contiguous tensor and their gradients views of another, so that a step is one fused pass over the
 /// whole model (instead of about ten libtorch operations per parameter tensor), gradient clipping is one norm, and
-/// an all-reduce has one buffer to send.
+/// an all-reduce has one buffer to send. Optionally, chosen matrices are trained with <see cref="Muon"/> instead (stored
+/// after Adam's parameters in the same buffers, so clipping and the all-reduce still see one gradient).
 /// </summary>
 /// <remarks>
 /// <para>Same arithmetic, element by element, as <c>torch.optim.Adam</c>/<c>AdamW</c> (the single-tensor form):

@@ -206,9 +206,12 @@ public abstract class GenerativeTrainerOptions
         ectx.CheckUserArg(BatchSize > 0, nameof(BatchSize), $"Must be positive; got {BatchSize}.");
         ectx.CheckUserArg(LearningRate > 0 && double.IsFinite(LearningRate), nameof(LearningRate), $"Must be a positive finite number; got {LearningRate}.");
         ectx.CheckUserArg(Enum.IsDefined(Optimizer), nameof(Optimizer), $"Unknown optimizer {(int)Optimizer}.");
-        if (Optimizer == GenerativeOptimizer.Muon && MuonUnavailable is string reason)
-            throw ectx.ExceptUserArg(nameof(Optimizer), $"Muon is not available here: {reason} Use Adam or AdamW.");
-        ectx.CheckUserArg(MuonLearningRate > 0 && double.IsFinite(MuonLearningRate), nameof(MuonLearningRate), $"Must be a positive finite number; got {MuonLearningRate}.");
+        if (Optimizer == GenerativeOptimizer.Muon)
+        {
+            if (MuonUnavailable is string reason)
+                throw ectx.ExceptUserArg(nameof(Optimizer), $"Muon is not available here: {reason} Use Adam or AdamW.");
+            ectx.CheckUserArg(MuonLearningRate > 0 && double.IsFinite(MuonLearningRate), nameof(MuonLearningRate), $"Must be a positive finite number; got {MuonLearningRate}.");
+        }
         ectx.CheckUserArg(Beta1 >= 0 && Beta1 < 1, nameof(Beta1), $"Must be in [0, 1); got {Beta1}.");
         ectx.CheckUserArg(Beta2 >= 0 && Beta2 < 1, nameof(Beta2), $"Must be in [0, 1); got {Beta2}.");
         ectx.CheckUserArg(WeightDecay >= 0 && double.IsFinite(WeightDecay), nameof(WeightDecay), $"Must be non-negative; got {WeightDecay}.");
