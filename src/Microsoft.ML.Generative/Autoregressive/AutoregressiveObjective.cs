@@ -20,6 +20,7 @@ internal sealed class AutoregressiveObjective : GenerativeObjective<SequenceBatc
     private readonly SequenceNetwork _network;
     private readonly FlatAdam _optimizer;
     private readonly double _labelSmoothing;
+    private readonly double? _muonLearningRate;
 
     public AutoregressiveObjective(SequenceNetwork network, AutoregressiveModelOptions options)
     {
@@ -32,6 +33,7 @@ internal sealed class AutoregressiveObjective : GenerativeObjective<SequenceBatc
         // parameter groups); Adam's L2 penalty applies to every parameter. Muon takes the Transformer blocks' matrices
         // (attention and MLP weights); AdamW the rest.
         bool muon = options.Optimizer == GenerativeOptimizer.Muon;
+        _muonLearningRate = muon ? options.MuonLearningRate : null;
         bool decoupled = options.Optimizer != GenerativeOptimizer.Adam;
         var blockMatrices = new HashSet<TorchSharp.Modules.Parameter>(
             network.named_parameters().Where(n => n.name.StartsWith("blocks.", StringComparison.Ordinal) && n.parameter.dim() == 2).Select(n => n.parameter),
@@ -42,6 +44,14 @@ internal sealed class AutoregressiveObjective : GenerativeObjective<SequenceBatc
     }
 
     public override IReadOnlyList<string> LossNames => Names;
+
+    /// <summary>The optimizer (tests: which parameters Muon trains).</summary>
+    internal FlatAdam Optimizer => _optimizer;
+
+    // Token ids need no normalization: the advice is the rates and clipping.
+    protected override string DivergenceAdvice
+        => $"Lower LearningRate (now {LearningRate})" + (_muonLearningRate is double muon ? $" or MuonLearningRate (now {muon})" : "")
+           + (GradientClipNorm > 0 ? $", or lower GradientClipNorm (now {GradientClipNorm})." : ", or set GradientClipNorm (e.g. 1.0).");
 
     public override nn.Module Model => _network;
 

@@ -102,8 +102,9 @@ internal sealed class FlatAdam : IDisposable
         using var noGrad = no_grad();
         if (first.device_type != DeviceType.CPU || (first.dtype != ScalarType.Float32 && first.dtype != ScalarType.Float64))
             throw new ArgumentException("FlatAdam trains float32 or float64 parameters on the CPU.", nameof(parameters));
-        if (total + 2 > Array.MaxLength)
-            throw new ArgumentException($"The model has {total:N0} weights; FlatAdam holds at most {Array.MaxLength - 2:N0}.", nameof(parameters));
+        const int padding = 2 + 64 / sizeof(float);   // the all-reduce's two elements, and room to align (AlignedArray)
+        if (total + padding > Array.MaxLength)
+            throw new ArgumentException($"The model has {total:N0} weights; FlatAdam holds at most {Array.MaxLength - padding:N0}.", nameof(parameters));
         bool single = first.dtype == ScalarType.Float32;
         // Every buffer is a managed array, shared (not copied) with libtorch: the update runs over them in .NET, and
         // MPI reduces the gradients in place; two more gradient elements carry the step's weight and weighted loss in
@@ -137,6 +138,9 @@ internal sealed class FlatAdam : IDisposable
 
     /// <summary>The step size; a schedule may change it between steps.</summary>
     public double LearningRate { get; set; }
+
+    /// <summary>The matrices trained with Muon (empty: none).</summary>
+    internal IReadOnlyList<Parameter> OrthogonalizedParameters => _muon?.Matrices ?? Array.Empty<Parameter>();
 
     /// <summary>The trained parameters, in the order of the flat buffers (those that take weight decay first).</summary>
     public IReadOnlyList<Parameter> Parameters => _parameters;
@@ -420,5 +424,12 @@ internal sealed class Muon : IDisposable
         return x.MoveToOuterDisposeScope();
     }
 
-    public void Dispose() => _momentum.Dispose();
+    /// <summary>The matrices Muon trains.</summary>
+    public IReadOnlyList<Parameter> Matrices => _matrices;
+
+    public void Dispose()
+    {
+        _momentum.Dispose();
+        _gradients.Dispose();   // this view's handle (the storage belongs to FlatAdam)
+    }
 }

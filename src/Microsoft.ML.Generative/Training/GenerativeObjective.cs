@@ -218,12 +218,16 @@ internal abstract class GenerativeObjective<TBatch> : IDisposable
             throw NonFinite(value, step, lossName);
     }
 
+    /// <summary>What the user can change after a non-finite loss (the end of the error's message).</summary>
+    protected virtual string DivergenceAdvice
+        => $"Lower LearningRate (now {LearningRate}), set GradientClipNorm (e.g. 1.0), or normalize the "
+           + $"'{FeatureColumnName}' column (mlContext.Transforms.NormalizeMeanVariance, or NormalizeMinMax with fixZero: false).";
+
     private InvalidOperationException NonFinite(double value, StepInfo step, string lossName)
         => new NonFiniteLossException(
                 $"The training {lossName} became {value} at epoch {step.Epoch}, batch {step.Batch} "
                 + $"(of {step.BatchesPerEpoch}); no weights were changed by that batch and no model was produced. "
-                + $"Lower LearningRate (now {LearningRate}), set GradientClipNorm (e.g. 1.0), or normalize the "
-                + $"'{FeatureColumnName}' column (mlContext.Transforms.NormalizeMeanVariance, or NormalizeMinMax with fixZero: false).",
+                + DivergenceAdvice,
                 lossName, value, step.Epoch, step.Batch, step.BatchesPerEpoch);
 
     public abstract void Dispose();

@@ -16,8 +16,10 @@ public enum GenerativeOptimizer
     /// Muon (Jordan et al., 2024) for the network's hidden matrices — each update is the momentum gradient's nearest
     /// semi-orthogonal matrix (five Newton–Schulz steps), at <see cref="GenerativeTrainerOptions.MuonLearningRate"/> —
     /// and AdamW for everything else (embeddings, output head, biases, LayerNorm gains), at
-    /// <see cref="GenerativeTrainerOptions.LearningRate"/>. Both follow the learning-rate schedule. Available for the
-    /// autoregressive Transformer (its blocks' attention and MLP weights); other models refuse it.
+    /// <see cref="GenerativeTrainerOptions.LearningRate"/>. Both follow the learning-rate schedule. Muon's matrices take
+    /// no weight decay (<see cref="GenerativeTrainerOptions.WeightDecay"/> applies to AdamW's matrices only), as in the
+    /// reference implementation's default. Available for the autoregressive Transformer (its blocks' attention and MLP
+    /// weights); other models refuse it.
     /// </summary>
     Muon,
 }
@@ -74,13 +76,13 @@ public abstract class GenerativeTrainerOptions
     /// <summary>Optimizer step size. Default 1e-3.</summary>
     public double LearningRate { get; set; } = Defaults.LearningRate;
 
-    /// <summary>The optimizer. Default <see cref="GenerativeOptimizer.Adam"/>.</summary>
+    /// <summary>The optimizer. Default <see cref="GenerativeOptimizer.Adam"/> (the autoregressive model's: AdamW).</summary>
     public GenerativeOptimizer Optimizer { get; set; } = GenerativeOptimizer.Adam;
 
     /// <summary>
     /// The step size of <see cref="GenerativeOptimizer.Muon"/>'s matrices (each update's singular values are about 1,
-    /// so this is how far every direction of a matrix moves per step, scaled by √max(1, rows/columns)). Default 0.02;
-    /// unused by the other optimizers.
+    /// so this is how far every direction of a matrix moves per step, scaled by √max(1, rows/columns)). In (0, 1000].
+    /// Default 0.02; unused by the other optimizers.
     /// </summary>
     public double MuonLearningRate { get; set; } = 0.02;
 
@@ -90,7 +92,10 @@ public abstract class GenerativeTrainerOptions
     /// <summary>Adam's second-moment decay. Default 0.999.</summary>
     public double Beta2 { get; set; } = 0.999;
 
-    /// <summary>Weight decay; L2 for <see cref="GenerativeOptimizer.Adam"/>, decoupled for AdamW. Default 0.</summary>
+    /// <summary>
+    /// Weight decay; L2 for <see cref="GenerativeOptimizer.Adam"/>, decoupled for AdamW and for the AdamW part of
+    /// <see cref="GenerativeOptimizer.Muon"/> (Muon's matrices take none). Default 0.
+    /// </summary>
     public double WeightDecay { get; set; }
 
     /// <summary>The learning-rate schedule. Default <see cref="LearningRateSchedule.Constant"/>.</summary>
@@ -210,7 +215,8 @@ public abstract class GenerativeTrainerOptions
         {
             if (MuonUnavailable is string reason)
                 throw ectx.ExceptUserArg(nameof(Optimizer), $"Muon is not available here: {reason} Use Adam or AdamW.");
-            ectx.CheckUserArg(MuonLearningRate > 0 && double.IsFinite(MuonLearningRate), nameof(MuonLearningRate), $"Must be a positive finite number; got {MuonLearningRate}.");
+            ectx.CheckUserArg(MuonLearningRate > 0 && MuonLearningRate <= 1000, nameof(MuonLearningRate),
+                $"Must be in (0, 1000] (each step moves every direction of a matrix by about this much; 0.02 is typical); got {MuonLearningRate}.");
         }
         ectx.CheckUserArg(Beta1 >= 0 && Beta1 < 1, nameof(Beta1), $"Must be in [0, 1); got {Beta1}.");
         ectx.CheckUserArg(Beta2 >= 0 && Beta2 < 1, nameof(Beta2), $"Must be in [0, 1); got {Beta2}.");

@@ -3,6 +3,7 @@ using System.Linq;
 using Microsoft.ML.Generative.Autoregressive;
 using Microsoft.ML.Generative.Tests.Autoregressive;
 using Microsoft.ML.Generative.Training;
+using Microsoft.ML.Generative.Flows;
 using Microsoft.ML.Generative.Vae;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using TorchSharp;
@@ -58,7 +59,10 @@ public sealed class MuonTests
         var weight = layer.weight!;
         var w0 = weight.detach().clone();
         var bias0 = layer.bias!.detach().clone();
-        using var optimizer = new FlatAdam(layer.parameters(), 0.01, orthogonalized: p => p.dim() == 2, muonLearningRate: 0.05);
+        // AdamW with weight decay on matrices, as the autoregressive model sets it: Muon's matrix must take none, and the
+        // bias (a vector) none either.
+        using var optimizer = new FlatAdam(layer.parameters(), 0.01, weightDecay: 0.1, decoupled: true, decays: p => p.dim() >= 2,
+            orthogonalized: p => p.dim() == 2, muonLearningRate: 0.05);
         var generator = new Generator(6);
         var gradients = new Tensor[2];
         var biasGradients = new Tensor[2];
@@ -145,18 +149,66 @@ public sealed class MuonTests
     public void ModelsWithoutHiddenMatricesRefuseMuon()
     {
         var ml = new MLContext(seed: 1);
-        var gru = AutoregressiveTests.Small(SequenceArchitecture.Gru);
-        gru.Optimizer = GenerativeOptimizer.Muon;
-        var error = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Generative().AutoregressiveModel(gru));
-        StringAssert.Contains(error.Message, "Muon");
-        StringAssert.Contains(error.Message, "Gru");
+        foreach (var architecture in new[] { SequenceArchitecture.Gru, SequenceArchitecture.Lstm })
+        {
+            var recurrent = AutoregressiveTests.Small(architecture);
+            recurrent.Optimizer = GenerativeOptimizer.Muon;
+            var error = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Generative().AutoregressiveModel(recurrent));
+            Assert.AreEqual("Optimizer", error.ParamName);
+            StringAssert.Contains(error.Message, "Muon");
+            StringAssert.Contains(error.Message, architecture.ToString());
+        }
         var vae = new VariationalAutoencoderOptions { Optimizer = GenerativeOptimizer.Muon };
-        error = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Generative().VariationalAutoencoder(vae));
-        StringAssert.Contains(error.Message, "Muon");
-        var transformer = AutoregressiveTests.Small(SequenceArchitecture.Transformer);
-        transformer.Optimizer = GenerativeOptimizer.Muon;
-        transformer.MuonLearningRate = 0;
-        error = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Generative().AutoregressiveModel(transformer));
+        var refused = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Generative().VariationalAutoencoder(vae));
+        Assert.AreEqual("Optimizer", refused.ParamName);
+        var flow = new NormalizingFlowOptions { Optimizer = GenerativeOptimizer.Muon };
+        refused = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Generative().NormalizingFlow(flow));
+        Assert.AreEqual("Optimizer", refused.ParamName);
+        foreach (double rate in new[] { 0, -1, double.NaN, double.PositiveInfinity, 1e300 })
+        {
+            var transformer = AutoregressiveTests.Small(SequenceArchitecture.Transformer);
+            transformer.Optimizer = GenerativeOptimizer.Muon;
+            transformer.MuonLearningRate = rate;
+            refused = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Generative().AutoregressiveModel(transformer));
+            Assert.AreEqual("MuonLearningRate", refused.ParamName, $"rate {rate}");
+        }
+    }
+
+    /// <summary>The Transformer gives Muon exactly its blocks' attention and MLP matrices; everything else goes to AdamW.</summary>
+    [TestMethod]
+    [DataRow(true)]
+    [DataRow(false)]
+    public void MuonTrainsExactlyTheBlocksMatrices(bool tie)
+    {
+        using var scope = NewDisposeScope();
+        var options = AutoregressiveTests.Small(SequenceArchitecture.Transformer);
+        options.Optimizer = GenerativeOptimizer.Muon;
+        options.TieWeights = tie;
+        using var network = SequenceNetwork.Create(new SequenceNetworkArchitecture(SequenceArchitecture.Transformer, 27, 16, 32, 2, 2, 8, 0, tie));
+        using var objective = new AutoregressiveObjective(network, options);
+        var named = network.named_parameters().ToList();
+        var muon = objective.Optimizer.OrthogonalizedParameters;
+        var expected = named.Where(n => n.name.StartsWith("blocks.") && n.parameter.dim() == 2).Select(n => n.name).OrderBy(n => n).ToArray();
+        Assert.AreEqual(8, expected.Length, string.Join(", ", expected));   // qkv, proj, fc, fcProj × 2 blocks
+        var actual = named.Where(n => muon.Any(m => ReferenceEquals(m, n.parameter))).Select(n => n.name).OrderBy(n => n).ToArray();
+        CollectionAssert.AreEqual(expected, actual);
+        Assert.AreEqual(network.parameters().Sum(p => p.numel()), objective.Optimizer.Count, "every parameter is trained, once");
+        options.Optimizer = GenerativeOptimizer.AdamW;
+        using var adamW = new AutoregressiveObjective(network, options);
+        Assert.AreEqual(0, adamW.Optimizer.OrthogonalizedParameters.Count);
+    }
+
+    /// <summary>A diverging Muon run names the Muon rate in its advice, and not a feature column to normalize.</summary>
+    [TestMethod]
+    public void ADivergedMuonRunNamesItsRate()
+    {
+        var options = AutoregressiveTests.Small(SequenceArchitecture.Transformer);
+        options.Optimizer = GenerativeOptimizer.Muon;
+        options.LearningRate = 1e30;
+        options.MuonLearningRate = 1000;
+        options.GradientClipNorm = 0;
+        var error = Assert.Throws<InvalidOperationException>(() => AutoregressiveTests.Train(options, SequenceTestData.Names(100), out _, out _));
         StringAssert.Contains(error.Message, "MuonLearningRate");
+        Assert.IsFalse(error.Message.Contains("Normalize"), error.Message);
     }
 }
