@@ -59,6 +59,7 @@ var options = new AutoregressiveModelOptions
     BatchSize = 64,
     LearningRate = 3e-3,
     WarmupSteps = 50,
+    Optimizer = GenerativeOptimizer.Muon,   // Muon for the blocks' matrices, AdamW for the rest (README)
 };
 
 AutoregressiveModelTransformer model = null!;
