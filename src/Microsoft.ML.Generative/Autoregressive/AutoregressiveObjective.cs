@@ -35,12 +35,17 @@ internal sealed class AutoregressiveObjective : GenerativeObjective<SequenceBatc
         bool muon = options.Optimizer == GenerativeOptimizer.Muon;
         _muonLearningRate = muon ? options.MuonLearningRate : null;
         bool decoupled = options.Optimizer != GenerativeOptimizer.Adam;
-        var blockMatrices = new HashSet<TorchSharp.Modules.Parameter>(
-            network.named_parameters().Where(n => n.name.StartsWith("blocks.", StringComparison.Ordinal) && n.parameter.dim() == 2).Select(n => n.parameter),
-            ReferenceEqualityComparer.Instance);
+        Func<TorchSharp.Modules.Parameter, bool>? orthogonalized = null;
+        if (muon)
+        {
+            var blockMatrices = new HashSet<TorchSharp.Modules.Parameter>(
+                network.named_parameters().Where(n => n.name.StartsWith("blocks.", StringComparison.Ordinal) && n.parameter.dim() == 2).Select(n => n.parameter),
+                ReferenceEqualityComparer.Instance);
+            orthogonalized = blockMatrices.Contains;
+        }
         _optimizer = new FlatAdam(network.parameters(), options.LearningRate, options.Beta1, options.Beta2,
             weightDecay: options.WeightDecay, decoupled: decoupled, decays: decoupled ? p => p.dim() >= 2 : null,
-            orthogonalized: muon ? blockMatrices.Contains : null, muonLearningRate: options.MuonLearningRate);
+            orthogonalized: orthogonalized, muonLearningRate: options.MuonLearningRate);
     }
 
     public override IReadOnlyList<string> LossNames => Names;

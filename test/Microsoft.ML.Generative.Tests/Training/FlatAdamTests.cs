@@ -43,31 +43,43 @@ public sealed class FlatAdamTests
         };
         using var flatAdam = new FlatAdam(flat.parameters(), 0.01, 0.8, 0.95, weightDecay: weightDecay, decoupled: adamW,
             decays: matricesOnly ? p => p.dim() >= 2 : null);
+        TrainSideBySide(reference, torchOptimizer, flat, flatAdam, steps: 25, batch: 16, inputs: 5, outputs: 3, lossScale: 50, clip: clip,
+            tolerance: 1e-5, $"adamW={adamW} wd={weightDecay} clip={clip} matricesOnly={matricesOnly}");
+        torchOptimizer.Dispose();
+    }
+
+    /// <summary>
+    /// <paramref name="steps"/> steps of an MSE loss (× <paramref name="lossScale"/>) on the same random batches for
+    /// both copies, optionally clipped; then every weight compared within <paramref name="tolerance"/>.
+    /// </summary>
+    private static void TrainSideBySide(nn.Module<Tensor, Tensor> reference, optim.Optimizer torchOptimizer, nn.Module<Tensor, Tensor> flat,
+        FlatAdam flatAdam, int steps, int batch, int inputs, int outputs, double lossScale, double clip, double tolerance, string label)
+    {
+        var dtype = reference.parameters().First().dtype;
         var generator = new Generator(5);
-        for (int step = 0; step < 25; step++)
+        for (int step = 0; step < steps; step++)
         {
             using var stepScope = NewDisposeScope();
-            var x = randn(new long[] { 16, 5 }, generator: generator);
-            var y = randn(new long[] { 16, 3 }, generator: generator);
+            var x = randn(new long[] { batch, inputs }, dtype: dtype, generator: generator);
+            var y = randn(new long[] { batch, outputs }, dtype: dtype, generator: generator);
 
             torchOptimizer.zero_grad();
-            nn.functional.mse_loss(reference.forward(x), y).mul(50).backward();
-            if (clip > 0) nn.utils.clip_grad_norm_(referenceParameters, clip);
+            nn.functional.mse_loss(reference.forward(x), y).mul(lossScale).backward();
+            if (clip > 0) nn.utils.clip_grad_norm_(reference.parameters(), clip);
             torchOptimizer.step();
 
             flatAdam.ZeroGrad();
-            nn.functional.mse_loss(flat.forward(x), y).mul(50).backward();
+            nn.functional.mse_loss(flat.forward(x), y).mul(lossScale).backward();
             if (clip > 0) flatAdam.ClipGradNorm(clip);
             flatAdam.Step();
         }
         foreach (var (a, b) in reference.parameters().Zip(flat.parameters()))
         {
-            var expected = a.data<float>().ToArray();
-            var actual = b.data<float>().ToArray();
+            var expected = a.detach().to_type(ScalarType.Float64).data<double>().ToArray();
+            var actual = b.detach().to_type(ScalarType.Float64).data<double>().ToArray();
             for (int i = 0; i < expected.Length; i++)
-                Assert.AreEqual(expected[i], actual[i], 1e-5, $"adamW={adamW} wd={weightDecay} clip={clip} matricesOnly={matricesOnly}, element {i}");
+                Assert.AreEqual(expected[i], actual[i], tolerance, $"{label}, element {i}");
         }
-        torchOptimizer.Dispose();
     }
 
     [TestMethod]
@@ -146,26 +158,8 @@ public sealed class FlatAdamTests
         }, 0.01, 0.8, 0.95);
         using var adam = new FlatAdam(flat.parameters(), 0.01, 0.8, 0.95, weightDecay: 0.2, decoupled: true, decays: p => p.dim() >= 2);
         Assert.AreEqual(400 * 301 + 301 + 301 * 399 + 399, adam.Count);
-        var generator = new Generator(5);
-        for (int step = 0; step < 5; step++)
-        {
-            using var stepScope = NewDisposeScope();
-            var x = randn(new long[] { 32, 400 }, generator: generator);
-            var y = randn(new long[] { 32, 399 }, generator: generator);
-            torchOptimizer.zero_grad();
-            nn.functional.mse_loss(reference.forward(x), y).backward();
-            torchOptimizer.step();
-            adam.ZeroGrad();
-            nn.functional.mse_loss(flat.forward(x), y).backward();
-            adam.Step();
-        }
-        foreach (var (a, b) in reference.parameters().Zip(flat.parameters()))
-        {
-            var expected = a.data<float>().ToArray();
-            var actual = b.data<float>().ToArray();
-            for (int i = 0; i < expected.Length; i++)
-                Assert.AreEqual(expected[i], actual[i], 1e-5, $"element {i}");
-        }
+        TrainSideBySide(reference, torchOptimizer, flat, adam, steps: 5, batch: 32, inputs: 400, outputs: 399, lossScale: 1, clip: 0,
+            tolerance: 1e-5, "AdamW, decay on matrices");
     }
 
     [TestMethod]
@@ -176,25 +170,7 @@ public sealed class FlatAdamTests
         var flat = Net(3).to(float64);
         using var torchOptimizer = optim.Adam(reference.parameters(), 0.01, 0.8, 0.95, weight_decay: 0.1);
         using var adam = new FlatAdam(flat.parameters(), 0.01, 0.8, 0.95, weightDecay: 0.1);
-        var generator = new Generator(5);
-        for (int step = 0; step < 25; step++)
-        {
-            using var stepScope = NewDisposeScope();
-            var x = randn(new long[] { 16, 5 }, dtype: float64, generator: generator);
-            var y = randn(new long[] { 16, 3 }, dtype: float64, generator: generator);
-            torchOptimizer.zero_grad();
-            nn.functional.mse_loss(reference.forward(x), y).mul(50).backward();
-            torchOptimizer.step();
-            adam.ZeroGrad();
-            nn.functional.mse_loss(flat.forward(x), y).mul(50).backward();
-            adam.Step();
-        }
-        foreach (var (a, b) in reference.parameters().Zip(flat.parameters()))
-        {
-            var expected = a.data<double>().ToArray();
-            var actual = b.data<double>().ToArray();
-            for (int i = 0; i < expected.Length; i++)
-                Assert.AreEqual(expected[i], actual[i], 1e-12, $"element {i}");
-        }
+        TrainSideBySide(reference, torchOptimizer, flat, adam, steps: 25, batch: 16, inputs: 5, outputs: 3, lossScale: 50, clip: 0,
+            tolerance: 1e-12, "Adam, float64, L2 penalty");
     }
 }
