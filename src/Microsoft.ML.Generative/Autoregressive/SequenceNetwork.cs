@@ -101,9 +101,32 @@ internal sealed class RecurrentNetwork : SequenceNetwork
     public override Tensor forward(Tensor tokens)
     {
         var x = dropout.forward(embedding.forward(tokens));                  // [B, T, E]
-        var h = gru is not null ? gru.forward(x, null).Item1 : lstm!.forward(x, null).Item1;   // [B, T, H]
+        var h = gru is not null ? Gru(x) : lstm!.forward(x, null).Item1;    // [B, T, H]
         return head.forward(dropout.forward(h));                             // [B, T, V]
     }
+
+    /// <summary>
+    /// <c>nn.GRU</c>'s function from a zero state. While training with gradients each layer runs as one fused
+    /// operation (<see cref="GruLayerFunction"/>: same equations and weights, a fraction of the kernels), with the
+    /// GRU's dropout between layers; scoring and generation use <c>nn.GRU</c> itself.
+    /// </summary>
+    private Tensor Gru(Tensor x)
+    {
+        if (!training || !is_grad_enabled())
+            return gru!.forward(x, null).Item1;
+        var a = Architecture;
+        for (int l = 0; l < a.NumberOfLayers; l++)
+        {
+            if (l > 0 && a.Dropout > 0)
+                x = nn.functional.dropout(x, a.Dropout, training: true);
+            x = GruLayerFunction.Apply(x, Weight($"weight_ih_l{l}"), Weight($"weight_hh_l{l}"), Weight($"bias_ih_l{l}"), Weight($"bias_hh_l{l}"));
+        }
+        return x;
+    }
+
+    // Looked up per call (never cached), so the fused path always uses the tensors the module holds now.
+    private TorchSharp.Modules.Parameter Weight(string name)
+        => gru!.get_parameter(name) ?? throw new InvalidOperationException($"nn.GRU has no parameter {name}.");
 
     public override GenerationState Start(int batch, bool useCache = true) => new RecurrentState();
 
