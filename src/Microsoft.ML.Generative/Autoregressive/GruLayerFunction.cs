@@ -34,6 +34,13 @@ internal sealed class GruLayerFunction : autograd.MultiTensorFunction<GruLayerFu
     public static Tensor Apply(Tensor x, Tensor weightIh, Tensor weightHh, Tensor biasIh, Tensor biasHh)
         => apply(x, weightIh, weightHh, biasIh, biasHh)[0];
 
+    /// <summary>
+    /// Whether a batch fits the kernel's spans: the saved gates, [T, B, 4H], and every other buffer must have fewer than
+    /// 2³¹ elements (callers use <c>nn.GRU</c> otherwise).
+    /// </summary>
+    public static bool Fits(long batch, long time, long hidden, long input)
+        => (time + 1) * batch * 4 * Math.Max(hidden, input) < int.MaxValue;
+
     public override List<Tensor> forward(autograd.AutogradContext ctx, params object[] vars)
     {
         var x = (Tensor)vars[0];

@@ -108,13 +108,14 @@ internal sealed class RecurrentNetwork : SequenceNetwork
     /// <summary>
     /// <c>nn.GRU</c>'s function from a zero state. While training with gradients each layer runs as one fused
     /// operation (<see cref="GruLayerFunction"/>: same equations and weights, a fraction of the kernels), with the
-    /// GRU's dropout between layers; scoring and generation use <c>nn.GRU</c> itself.
+    /// GRU's dropout between layers; scoring, generation and batches too large for the kernel (2³¹ elements) use
+    /// <c>nn.GRU</c> itself.
     /// </summary>
     private Tensor Gru(Tensor x)
     {
-        if (!training || !is_grad_enabled())
-            return gru!.forward(x, null).Item1;
         var a = Architecture;
+        if (!training || !is_grad_enabled() || !GruLayerFunction.Fits(x.shape[0], x.shape[1], a.HiddenSize, a.EmbeddingDimension))
+            return gru!.forward(x, null).Item1;
         for (int l = 0; l < a.NumberOfLayers; l++)
         {
             if (l > 0 && a.Dropout > 0)

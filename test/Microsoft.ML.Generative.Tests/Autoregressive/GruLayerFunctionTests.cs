@@ -119,6 +119,16 @@ public sealed class GruLayerFunctionTests
             Assert.AreEqual(0.0, (fused[i] - reference[i]).abs().max().item<double>(), 1e-12, $"parameter {i}");
     }
 
+    /// <summary>Batches whose buffers would pass 2³¹ elements go to nn.GRU instead (the kernel's spans are int-indexed).</summary>
+    [TestMethod]
+    public void FitsOnlyWhatItsSpansCanIndex()
+    {
+        Assert.IsTrue(GruLayerFunction.Fits(64, 23, 128, 32));
+        Assert.IsTrue(GruLayerFunction.Fits(256, 510, 4096, 64));                 // (510 + 1)·256·4·4096 < 2³¹ − 1
+        Assert.IsFalse(GruLayerFunction.Fits(256, 511, 4096, 64));                // (511 + 1)·256·4·4096 = 2³¹
+        Assert.IsFalse(GruLayerFunction.Fits(1, 65_536, 65_536, 1));
+    }
+
     /// <summary>Training a two-layer GRU with dropout (the fused path, dropout between layers) leaves no tensors behind.</summary>
     [TestMethod]
     public void FitLeavesNoLiveTensors()
