@@ -29,7 +29,11 @@ internal sealed class GruLayerFunction : autograd.MultiTensorFunction<GruLayerFu
 
     /// <summary>
     /// <paramref name="x"/> <c>[B, T, E]</c> (batch first, contiguous or not) → the hidden states <c>[B, T, H]</c>.
-    /// float32 or float64 (all five tensors one type); gradients flow to every argument.
+    /// float32 or float64 (all five tensors one type); gradients flow to every argument. Call it inside a dispose
+    /// scope (the training step's): the tensors kept for backward are released with it. Vectorized where
+    /// <c>Vector256</c> is hardware-accelerated (x64 with AVX2), scalar otherwise; the lanes use
+    /// <see cref="VectorMath.ExpSingle"/> and a hidden size's scalar tail <c>float.Exp</c>, so float32 results agree
+    /// with nn.GRU to rounding, not bit for bit.
     /// </summary>
     public static Tensor Apply(Tensor x, Tensor weightIh, Tensor weightHh, Tensor biasIh, Tensor biasHh)
         => apply(x, weightIh, weightHh, biasIh, biasHh)[0];

@@ -129,7 +129,10 @@ public abstract class GenerativeTrainerOptions
 
     /// <summary>
     /// Seed for weight initialization, shuffling and sampling noise. Default <see langword="null"/>: derived from
-    /// the <see cref="MLContext"/>'s seed, so the same <c>MLContext(seed)</c> trains the same model.
+    /// the <see cref="MLContext"/>'s seed, so the same <c>MLContext(seed)</c> trains the same model. One exception:
+    /// dropout masks (any dropout option) draw from libtorch's process-wide generator, so two fits with
+    /// dropout running at the same time in one process disturb each other's masks; fits one after another are
+    /// reproducible.
     /// </summary>
     public int? Seed { get; set; }
 

@@ -14,15 +14,18 @@ namespace Microsoft.ML.Generative.Tests.Autoregressive;
 public sealed class GruLayerFunctionTests
 {
     /// <summary>
-    /// Outputs and all five gradients (input, W_ih, W_hh, b_ih, b_hh) equal nn.GRU's in float64, for a hidden size
-    /// with a scalar tail (6 = 4 + 2 lanes) and one without (8).
+    /// Outputs and all five gradients (input, W_ih, W_hh, b_ih, b_hh) equal nn.GRU's in float64: hidden sizes with a
+    /// vector part and a scalar tail (6 = 4 + 2 lanes), none (8), only a tail (3); one row, one step, long sequences.
     /// </summary>
     [TestMethod]
-    [DataRow(6)]
-    [DataRow(8)]
-    public void EqualsNnGruAndItsGradientsInFloat64(int hidden)
+    [DataRow(3, 5, 4, 6)]
+    [DataRow(3, 5, 4, 8)]
+    [DataRow(1, 1, 4, 3)]
+    [DataRow(5, 1, 2, 3)]
+    [DataRow(2, 40, 3, 17)]
+    public void EqualsNnGruAndItsGradientsInFloat64(int batch, int time, int input, int hidden)
     {
-        var (expected, actual) = Compare(3, 5, 4, hidden, float64);
+        var (expected, actual) = Compare(batch, time, input, hidden, float64);
         for (int i = 0; i < expected.Length; i++)
             Assert.AreEqual(0.0, (expected[i] - actual[i]).abs().max().item<double>(), 1e-12, Names[i]);
     }
@@ -39,22 +42,34 @@ public sealed class GruLayerFunctionTests
         }
     }
 
+    /// <summary>A non-contiguous input (a transposed time-first tensor) gives the same outputs and gradients.</summary>
+    [TestMethod]
+    public void TakesNonContiguousInput()
+    {
+        var (expected, actual) = Compare(4, 6, 5, 11, float64, timeFirstInput: true);
+        for (int i = 0; i < expected.Length; i++)
+            Assert.AreEqual(0.0, (expected[i] - actual[i]).abs().max().item<double>(), 1e-12, Names[i]);
+    }
+
     private static readonly string[] Names = { "output", "∂x", "∂W_ih", "∂W_hh", "∂b_ih", "∂b_hh" };
 
-    private static (Tensor[] Expected, Tensor[] Actual) Compare(long batch, long time, long input, long hidden, ScalarType dtype)
+    private static (Tensor[] Expected, Tensor[] Actual) Compare(long batch, long time, long input, long hidden, ScalarType dtype,
+        bool timeFirstInput = false)
     {
         manual_seed(11);
         var gru = nn.GRU(input, hidden, 1, batchFirst: true).to(dtype);
         var w = new[] { "weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0" }.Select(n => gru.get_parameter(n)!).ToArray();
-        var x = randn(new[] { batch, time, input }, dtype).mul_(2).requires_grad_();     // gates well into saturation too
+        var leaf = (timeFirstInput ? randn(new[] { time, batch, input }, dtype) : randn(new[] { batch, time, input }, dtype))
+            .mul_(2).requires_grad_();                                                     // gates well into saturation too
+        var x = timeFirstInput ? leaf.transpose(0, 1) : leaf;
         var upstream = randn(new[] { batch, time, hidden }, dtype);
         Tensor[] Run(Func<Tensor> forward)
         {
-            x.grad = null;
+            leaf.grad = null;
             foreach (var p in w) p.grad = null;
             var y = forward();
             (y * upstream).sum().backward();
-            return new[] { y.detach() , x.grad!.clone() }.Concat(w.Select(p => p.grad!.clone())).ToArray();
+            return new[] { y.detach(), leaf.grad!.clone() }.Concat(w.Select(p => p.grad!.clone())).ToArray();
         }
         var expected = Run(() => gru.forward(x, null).Item1);
         var actual = Run(() => GruLayerFunction.Apply(x, w[0], w[1], w[2], w[3]));
