@@ -75,13 +75,15 @@ internal sealed class GruLayerFunction : autograd.MultiTensorFunction<GruLayerFu
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int b = checked((int)batch), h = checked((int)hidden), bh = b * h;
-        Cast<T>(hs).Slice(0, bh).Clear();
+        Span<T> inputs = VectorMath.Span<T>(gi), states = VectorMath.Span<T>(hs), kept = VectorMath.Span<T>(gates);
+        Span<T> bias = VectorMath.Span<T>(bHh);
+        states.Slice(0, bh).Clear();
         for (long s = 0; s < time; s++)
         {
+            int at = checked((int)(s * bh));
             using var previous = hs.select(0, s);
             using var gh = previous.mm(wHhT);                                             // [B, 3H], without b_hh
-            ForwardStep(Cast<T>(gi).Slice(checked((int)(s * 3 * bh)), 3 * bh), Cast<T>(gh), Cast<T>(bHh),
-                Cast<T>(hs).Slice(checked((int)(s * bh)), 2 * bh), Cast<T>(gates).Slice(checked((int)(s * 4 * bh)), 4 * bh), b, h);
+            ForwardStep(inputs.Slice(3 * at, 3 * bh), VectorMath.Span<T>(gh), bias, states.Slice(at, 2 * bh), kept.Slice(4 * at, 4 * bh), b, h);
         }
     }
 
@@ -120,15 +122,17 @@ internal sealed class GruLayerFunction : autograd.MultiTensorFunction<GruLayerFu
     {
         int b = checked((int)batch), h = checked((int)hidden), bh = b * h;
         var carry = new T[bh];                                                            // z ⊙ ∂L/∂h_{s+1}
+        Span<T> upstream = VectorMath.Span<T>(dy), states = VectorMath.Span<T>(hs), kept = VectorMath.Span<T>(gates);
+        Span<T> inputGradient = VectorMath.Span<T>(dGi), recurrentGradient = VectorMath.Span<T>(dGh);
         Tensor? recurrent = null;                                                         // ∂L/∂(W_hh h_s)·W_hh
         try
         {
             for (long s = time - 1; s >= 0; s--)
             {
                 int at = checked((int)(s * bh));
-                BackwardStep(Cast<T>(dy).Slice(at, bh), carry, recurrent is null ? default : Cast<T>(recurrent),
-                    Cast<T>(hs).Slice(at, bh), Cast<T>(gates).Slice(4 * at, 4 * bh),
-                    Cast<T>(dGi).Slice(3 * at, 3 * bh), Cast<T>(dGh).Slice(3 * at, 3 * bh), b, h);
+                BackwardStep(upstream.Slice(at, bh), carry, recurrent is null ? default : VectorMath.Span<T>(recurrent),
+                    states.Slice(at, bh), kept.Slice(4 * at, 4 * bh), inputGradient.Slice(3 * at, 3 * bh),
+                    recurrentGradient.Slice(3 * at, 3 * bh), b, h);
                 recurrent?.Dispose();
                 recurrent = null;
                 if (s > 0)
@@ -143,8 +147,6 @@ internal sealed class GruLayerFunction : autograd.MultiTensorFunction<GruLayerFu
             recurrent?.Dispose();
         }
     }
-
-    private static Span<T> Cast<T>(Tensor t) where T : unmanaged => VectorMath.Span<T>(t);
 
     /// <summary>One time step forward for every row: gates and the new state (<paramref name="states"/> holds h_{s−1} then h_s).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
