@@ -202,6 +202,12 @@ internal sealed class FlatAdam : IDisposable
             _gradients.mul_(coefficient);
     }
 
+    /// <summary>
+    /// Below this many weights the update runs on the calling thread (libtorch's own grain size for splitting an
+    /// element-wise kernel): a parallel region's hand-off costs more than it saves on a smaller pass.
+    /// </summary>
+    internal const long ParallelThreshold = 32_768;
+
     /// <summary>One Adam/AdamW update from the current gradients.</summary>
     public void Step()
     {
@@ -215,10 +221,21 @@ internal sealed class FlatAdam : IDisposable
             _epsilon * biasCorrection2Sqrt,
             Shrink: _weightDecay != 0 && _decoupled ? 1 - lr * _weightDecay : 1,
             Penalty: _weightDecay != 0 && !_decoupled ? _weightDecay : 0);
-        // One thread: splitting the pass over a second .NET thread was slower in training (docs/benchmarks.md, stop
-        // 10), as that thread competes with libtorch's OpenMP workers, which spin for a while after each kernel.
-        Update(0, _decayed, update);
-        Update(_decayed, _adamCount, update with { Shrink = 1, Penalty = 0 });
+        // Split over libtorch's own OpenMP threads (OpenMpTeam), not over .NET threads: a .NET thread competes with
+        // OpenMP's workers, which spin for a while after each kernel (docs/benchmarks.md, stops 10 and 12). Element-wise,
+        // so the result does not depend on the split.
+        var plain = update with { Shrink = 1, Penalty = 0 };
+        long count = _adamCount, decayed = _decayed;
+        OpenMpTeam.For(count < ParallelThreshold ? 1 : int.MaxValue, (part, parts) =>
+        {
+            // Parts start on 64-byte boundaries (16 elements of the aligned buffers): no cache line is shared.
+            long per = (count + parts - 1) / parts + 15 & ~15L;
+            long from = Math.Min(count, part * per), to = Math.Min(count, from + per);
+            if (from < decayed)
+                Update(from, Math.Min(to, decayed), update);
+            if (to > decayed)
+                Update(Math.Max(from, decayed), to, plain);
+        });
         // Muon's rate follows the same schedule as Adam's.
         _muon?.Step(LearningRate / _initialLearningRate);
     }

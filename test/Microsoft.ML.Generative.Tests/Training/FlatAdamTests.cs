@@ -173,4 +173,31 @@ public sealed class FlatAdamTests
         TrainSideBySide(reference, torchOptimizer, flat, adam, steps: 25, batch: 16, inputs: 5, outputs: 3, lossScale: 50, clip: 0,
             tolerance: 1e-12, "Adam, float64, L2 penalty");
     }
+
+    /// <summary>
+    /// A model above <see cref="FlatAdam.ParallelThreshold"/> in float64: the pass split over libtorch's OpenMP threads
+    /// gives torch's Adam to 1e-12 (the split and the L2 penalty's prefix meet inside a part).
+    /// </summary>
+    [TestMethod]
+    public void MatchesTorchAdamInFloat64OnALargerModel()
+    {
+        using var scope = NewDisposeScope();
+        nn.Module<Tensor, Tensor> Big()
+        {
+            manual_seed(12);
+            return nn.Sequential(nn.Linear(200, 151), nn.Tanh(), nn.Linear(151, 199)).to(float64);
+        }
+        var reference = Big();
+        var flat = Big();
+        var parameters = reference.parameters().ToList();
+        using var torchOptimizer = optim.Adam(new[]
+        {
+            new TorchSharp.Modules.Adam.ParamGroup(parameters.Where(p => p.dim() >= 2), 0.01, 0.8, 0.95, 1e-8, 0.2, false, false),
+            new TorchSharp.Modules.Adam.ParamGroup(parameters.Where(p => p.dim() < 2), 0.01, 0.8, 0.95, 1e-8, 0, false, false),
+        }, 0.01, 0.8, 0.95);
+        using var adam = new FlatAdam(flat.parameters(), 0.01, 0.8, 0.95, weightDecay: 0.2, decays: p => p.dim() >= 2);
+        Assert.IsTrue(adam.Count > FlatAdam.ParallelThreshold);
+        TrainSideBySide(reference, torchOptimizer, flat, adam, steps: 5, batch: 32, inputs: 200, outputs: 199, lossScale: 1, clip: 0,
+            tolerance: 1e-12, "Adam, float64, L2 penalty on matrices, split pass");
+    }
 }
