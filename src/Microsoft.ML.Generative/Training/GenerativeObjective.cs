@@ -173,12 +173,7 @@ internal abstract class GenerativeObjective<TBatch> : IDisposable
     {
         if (Distributed is null)
             CheckFinite(loss, step, lossName);
-        if (step.LearningRateFactor is double factor)
-        {
-            if (!_baseRates.TryGetValue(optimizer, out double baseRate))
-                _baseRates[optimizer] = baseRate = optimizer.LearningRate;
-            optimizer.LearningRate = baseRate * factor;
-        }
+        ApplySchedule(optimizer, step);
         optimizer.ZeroGrad();
         if (Distributed is { } communicator)
         {
@@ -199,6 +194,34 @@ internal abstract class GenerativeObjective<TBatch> : IDisposable
         if (GradientClipNorm > 0)
             optimizer.ClipGradNorm(GradientClipNorm);
         optimizer.Step();
+    }
+
+    /// <summary>
+    /// The optimizer step after gradients written by hand (a family's hand-written training step, which overwrites every
+    /// parameter's gradient with that of <paramref name="loss"/>, the batch's mean loss): the same non-finite-loss
+    /// refusal, schedule, clipping and update as <see cref="OptimizerStep"/>, without zeroing and backward. One process
+    /// only (the data-parallel step needs the all-reduce of <see cref="OptimizerStep"/>).
+    /// </summary>
+    protected void OptimizerStepWithGradients(FlatAdam optimizer, double loss, StepInfo step, string lossName = "loss")
+    {
+        if (Distributed is not null)
+            throw new InvalidOperationException("Hand-written gradients are for one process; data-parallel steps go through OptimizerStep.");
+        if (!double.IsFinite(loss))
+            throw NonFinite(loss, step, lossName);
+        ApplySchedule(optimizer, step);
+        if (GradientClipNorm > 0)
+            optimizer.ClipGradNorm(GradientClipNorm);
+        optimizer.Step();
+    }
+
+    private void ApplySchedule(FlatAdam optimizer, StepInfo step)
+    {
+        if (step.LearningRateFactor is double factor)
+        {
+            if (!_baseRates.TryGetValue(optimizer, out double baseRate))
+                _baseRates[optimizer] = baseRate = optimizer.LearningRate;
+            optimizer.LearningRate = baseRate * factor;
+        }
     }
 
     /// <summary>Adam, or AdamW with decoupled weight decay, over <paramref name="parameters"/> as one flat buffer.</summary>

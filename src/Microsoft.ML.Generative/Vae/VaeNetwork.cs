@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Linq;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -59,6 +60,9 @@ internal sealed class VaeNetwork : nn.Module<Tensor, (Tensor Decoded, Tensor Mu,
     private readonly Sequential decoder;
     // Per-feature log σ² of the Gaussian likelihood with learned variance, [D]; absent otherwise.
     private readonly Parameter? outputLogVar;
+    // The same layers in order, for the hand-written training step (VaeTrainingStep); not modules of their own.
+    private readonly Linear[] encoderLinears;
+    private readonly Linear[] decoderLinears;
 
     public VaeNetwork(VaeArchitecture architecture) : base("VaeNetwork")
     {
@@ -76,6 +80,7 @@ internal sealed class VaeNetwork : nn.Module<Tensor, (Tensor Decoded, Tensor Mu,
             width = hidden[i];
         }
         encoder = nn.Sequential(encoderLayers);           // [B, D + C] -> [B, H_last]
+        encoderLinears = encoderLayers.Select(l => l.Item2).OfType<Linear>().ToArray();
         mu = nn.Linear(width, architecture.LatentDimension);      // [B, H_last] -> [B, L]
         logVar = nn.Linear(width, architecture.LatentDimension);  // [B, H_last] -> [B, L]
 
@@ -89,6 +94,7 @@ internal sealed class VaeNetwork : nn.Module<Tensor, (Tensor Decoded, Tensor Mu,
         }
         decoderLayers.Add(("output", nn.Linear(width, d)));
         decoder = nn.Sequential(decoderLayers);           // [B, L + C] -> [B, D]
+        decoderLinears = decoderLayers.Select(l => l.Item2).OfType<Linear>().ToArray();
 
         if (architecture.Likelihood == VaeLikelihood.GaussianLearnedVariance)
             outputLogVar = nn.Parameter(full(d, architecture.InitialOutputLogVariance));
@@ -97,6 +103,18 @@ internal sealed class VaeNetwork : nn.Module<Tensor, (Tensor Decoded, Tensor Mu,
     }
 
     public VaeArchitecture Architecture { get; }
+
+    /// <summary>The encoder's linear layers, input first ([B, D + C] → … → [B, H_last]).</summary>
+    internal IReadOnlyList<Linear> EncoderLinears => encoderLinears;
+
+    /// <summary>The decoder's linear layers, the output layer last ([B, L + C] → … → [B, D]).</summary>
+    internal IReadOnlyList<Linear> DecoderLinears => decoderLinears;
+
+    /// <summary>The posterior mean's head, [B, H_last] → [B, L].</summary>
+    internal Linear MuHead => mu;
+
+    /// <summary>The posterior log-variance's head, [B, H_last] → [B, L].</summary>
+    internal Linear LogVarHead => logVar;
 
     /// <summary>
     /// Floor of the learned per-feature log σ² (σ ≥ 0.01). Without it a constant feature (a border pixel, a constant

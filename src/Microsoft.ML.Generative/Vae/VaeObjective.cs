@@ -33,6 +33,7 @@ internal sealed class VaeObjective : GenerativeObjective
     private readonly double _freeBits;
     private readonly double _sigma;
     private readonly VaeReconstruction? _reconstruction;
+    private readonly VaeTrainingStep? _handWritten;
 
     /// <param name="network">The network to train.</param>
     /// <param name="options">β, warm-up, free bits, optimizer settings.</param>
@@ -55,7 +56,17 @@ internal sealed class VaeObjective : GenerativeObjective
         LearningRate = options.LearningRate;
         FeatureColumnName = options.FeatureColumnName;
         _optimizer = CreateAdam(network.parameters(), options.Optimizer, options.LearningRate, options.Beta1, options.Beta2, options.WeightDecay);
+        _handWritten = UseHandWrittenStep ? VaeTrainingStep.TryCreate(network, options, reconstruction is not null, _optimizer) : null;
     }
+
+    /// <summary>
+    /// Whether models in the form <see cref="VaeTrainingStep"/> covers train through it (true) or through autograd;
+    /// a switch for tests and benchmarks that compare the two.
+    /// </summary>
+    internal static bool UseHandWrittenStep { get; set; } = true;
+
+    /// <summary>Whether this objective trains through the hand-written step.</summary>
+    internal bool HandWritten => _handWritten is not null;
 
     public override IReadOnlyList<string> LossNames => Names;
 
@@ -67,6 +78,17 @@ internal sealed class VaeObjective : GenerativeObjective
 
     public override Tensor TrainStep(Tensor batch, StepInfo step)
     {
+        double beta = _beta;
+        if (_warmupEpochs > 0)
+            beta *= Math.Min(1.0, (double)step.GlobalStep / ((long)_warmupEpochs * step.BatchesPerEpoch));
+        if (_handWritten is not null && Distributed is null && batch.dtype == ScalarType.Float32)
+        {
+            // The same noise draw as the autograd path below, so both train the same model up to rounding.
+            using var noise = RowNoise(step, batch.shape[0], n => randn(new[] { n, (long)_network.Architecture.LatentDimension }, dtype: batch.dtype, device: batch.device, generator: _noise));
+            var (loss, reconstructionMean, klMean) = _handWritten.Run(batch, noise, beta);
+            OptimizerStepWithGradients(_optimizer, loss, step, "negative ELBO");
+            return tensor(new[] { (float)loss, (float)reconstructionMean, (float)klMean });
+        }
         // Rows [B, D + C] of a conditional model: the encoder sees all of it, the likelihood the features only.
         var (mu, logVar) = _network.Encode(batch);                                 // [B, L] each
         var (x, c) = _network.Split(batch);
@@ -77,9 +99,6 @@ internal sealed class VaeObjective : GenerativeObjective
         using (var z = eps.mul_(std).add_(mu))                                     // z = μ + σ·ε
             decoded = _network.Decode(z, c);
         var reconstruction = Reconstruction(decoded, x);                          // [B]
-        double beta = _beta;
-        if (_warmupEpochs > 0)
-            beta *= Math.Min(1.0, (double)step.GlobalStep / ((long)_warmupEpochs * step.BatchesPerEpoch));
         using var elbo = VaeLosses.Elbo(reconstruction, mu, logVar, beta, LossReduction.Mean, _freeBits);
         OptimizerStep(_optimizer, elbo.Loss, step, "negative ELBO");
         return stack(new[] { elbo.Loss, elbo.Reconstruction, elbo.Kl }).detach();
