@@ -68,15 +68,22 @@ internal sealed unsafe class VaeTrainingStep
         // Every weight's gradient is written by the step: the optimizer must hold exactly these parameters, each with its
         // gradient a contiguous view of the flat buffer.
         var trained = optimizer.Parameters.Select(p => p.Handle).ToHashSet();
-        if (parameters.Count != optimizer.Parameters.Count || parameters.Any(p => !trained.Contains(p.Handle) || p.grad is not { } g || !g.is_contiguous()))
+        if (parameters.Count != optimizer.Parameters.Count || parameters.Any(p => !trained.Contains(p.Handle) || !HasContiguousGradient(p)))
             return null;
         return new VaeTrainingStep(network);
+    }
+
+    private static bool HasContiguousGradient(Parameter p)
+    {
+        using var gradient = p.grad;             // a new wrapper each time: disposed here
+        return gradient is not null && gradient.is_contiguous();
     }
 
     /// <summary>
     /// Forward, loss and backward on <paramref name="batch"/> [B, D] (float32, contiguous, values in [0, 1]) with the
     /// noise ε [B, L]; every parameter's gradient is overwritten with the gradient of the batch's mean loss. Returns
-    /// (loss, mean reconstruction NLL, mean KL) in nats.
+    /// (loss, mean reconstruction NLL, mean KL) in nats, each rounded to float32 (the loss is +∞ where float32 overflows,
+    /// as autograd's; the gradients may then be non-finite too, and the caller refuses the step).
     /// </summary>
     public (double Loss, double Reconstruction, double Kl) Run(Tensor batch, Tensor noise, double beta)
     {
@@ -130,6 +137,8 @@ internal sealed unsafe class VaeTrainingStep
         LatentBackward(rows * l, delta, spread, dMu, dLogVar);
         WeightGradient(_mu, dMu, top);
         WeightGradient(_logVar, dLogVar, top);
+        if (_encoder.Length == 0)
+            return Result(reconstruction, kl / rows, beta);                            // the input's gradient is not needed
         delta = empty(rows, top.shape[1]);
         delta.addmm_(dMu, _mu.weight!, 0, 1);
         delta.addmm_(dLogVar, _logVar.weight!, 1, 1);
@@ -145,8 +154,17 @@ internal sealed unsafe class VaeTrainingStep
                 delta = below;
             }
         }
-        double loss = reconstruction + beta * (kl / rows);
-        return (loss, reconstruction, kl / rows);
+        return Result(reconstruction, kl / rows, beta);
+    }
+
+    /// <summary>
+    /// The loss and its terms rounded to float32, as the autograd step computes them: a loss that overflows float32 is
+    /// +∞ here too (then refused before any weight changes), even where its float64 sum would still be finite.
+    /// </summary>
+    private static (double Loss, double Reconstruction, double Kl) Result(double reconstruction, double kl, double beta)
+    {
+        float r = (float)reconstruction, k = (float)kl;
+        return ((float)beta * k + r, r, k);
     }
 
     private static float* Pointer(Tensor t) => (float*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(VectorMath.Span<float>(t)));
@@ -211,7 +229,8 @@ internal sealed unsafe class VaeTrainingStep
         float* pd = Pointer(delta), pg = Pointer(layer.bias!.grad!);
         OpenMpTeam.For(rows * n < ParallelElements ? 1 : int.MaxValue, (part, parts) =>
         {
-            // Columns [from, to) summed over the rows in float32, as libtorch's sum of a float32 tensor is.
+            // Columns [from, to) summed over the rows in float32, row after row (libtorch's sum is a cascade: last-bit
+            // differences, 3e-7 of the scale at 9,000 rows).
             int from = n * part / parts & ~7, to = part == parts - 1 ? n : n * (part + 1) / parts & ~7;
             var sums = new Span<float>(pg + from, to - from);
             sums.Clear();

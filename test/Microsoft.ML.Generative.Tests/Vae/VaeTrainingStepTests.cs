@@ -6,6 +6,7 @@ using Microsoft.ML.Generative.Losses;
 using Microsoft.ML.Generative.Training;
 using Microsoft.ML.Generative.Vae;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Microsoft.ML.Generative.Tests.Vae;
@@ -77,6 +78,50 @@ public sealed class VaeTrainingStepTests
         Assert.IsNull(Try(new VaeArchitecture(8, 2, new[] { 4 }, VaeActivation.Relu, VaeLikelihood.Bernoulli, ConditionWidth: 3), plain));
         Assert.IsNull(Try(new VaeArchitecture(8, 2, new[] { 4 }, VaeActivation.Relu, VaeLikelihood.Bernoulli), new VariationalAutoencoderOptions { FreeBits = 0.1 }));
         Assert.IsNull(Try(new VaeArchitecture(8, 2, new[] { 4 }, VaeActivation.Relu, VaeLikelihood.Bernoulli), plain, custom: true));
+
+        // The objective a Fit with the default options builds trains through the hand-written step.
+        using var noise = new Generator(1);
+        using var objective = new VaeObjective(new VaeNetwork(new VaeArchitecture(784, 20, new[] { 400 }, VaeActivation.Relu, VaeLikelihood.Bernoulli)),
+            new VariationalAutoencoderOptions(), noise, 2);
+        Assert.IsTrue(objective.HandWritten);
+    }
+
+    /// <summary>
+    /// A loss that overflows float32 is refused before any weight changes (as autograd's), even where the float64 KL sum
+    /// is still finite: a log-variance head biased to 95 makes e^λ overflow float32.
+    /// </summary>
+    [TestMethod]
+    public void AFloat32OverflowIsRefusedBeforeTheWeightsChange()
+    {
+        using var scope = NewDisposeScope();
+        manual_seed(5);
+        var network = new VaeNetwork(new VaeArchitecture(16, 2, new[] { 8 }, VaeActivation.Relu, VaeLikelihood.Bernoulli));
+        using (no_grad())
+            network.LogVarHead.bias!.fill_(95);
+        using var noise = new Generator(1);
+        using var objective = new VaeObjective(network, new VariationalAutoencoderOptions { LatentDimension = 2, HiddenLayerSizes = new[] { 8 } }, noise, 2);
+        Assert.IsTrue(objective.HandWritten);
+        var before = network.parameters().Select(p => p.detach().clone()).ToArray();
+        var error = Assert.ThrowsExactly<NonFiniteLossException>(() => objective.TrainStep(rand(4, 16), new StepInfo(1, 1, 1, 1, null)));
+        Assert.IsTrue(double.IsPositiveInfinity(error.Value), $"loss {error.Value}");
+        foreach (var (p, q) in network.parameters().Zip(before))
+            Assert.IsTrue(p.eq(q).all().item<bool>(), "a weight changed");
+    }
+
+    /// <summary>Fit, Transform and Sample of the default form leave no tensor behind but the weights.</summary>
+    [TestMethod]
+    public void LeavesNoLiveTensors()
+    {
+        var ml = new MLContext(seed: 1);
+        var data = TestData.Load(ml, TestData.BinaryPrototypes(300, seed: 0));
+        long before = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        var model = ml.Generative().VariationalAutoencoder(new VariationalAutoencoderOptions
+        {
+            LatentDimension = 2, HiddenLayerSizes = new[] { 16 }, NumberOfEpochs = 2, BatchSize = 32, ValidationFraction = 0.2,
+        }).Fit(data);
+        _ = model.Transform(data).GetColumn<float>("Score").ToArray();
+        long weights = model.Network.state_dict().Count;
+        Assert.AreEqual(before + weights, DisposeScopeManager.Statistics.ThreadTotalLiveCount, "tensors left by Fit and Transform");
     }
 
     /// <summary>
@@ -109,6 +154,8 @@ public sealed class VaeTrainingStepTests
         }
         var hand = Fit(true);
         var auto = Fit(false);
+        // Different paths, so not bit-identical (the switch did change the step).
+        Assert.AreNotEqual(auto.Loss, hand.Loss);
         Assert.AreEqual(auto.Loss, hand.Loss, 0.01 * auto.Loss, $"training loss: hand-written {hand.Loss}, autograd {auto.Loss}");
         Assert.AreEqual(auto.Score, hand.Score, 0.01 * auto.Score, $"test score: hand-written {hand.Score}, autograd {auto.Score}");
         Assert.IsTrue(hand.Loss < 7.0, $"the hand-written step did not learn: {hand.Loss}");
