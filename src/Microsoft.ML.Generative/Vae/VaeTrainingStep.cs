@@ -13,8 +13,8 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Generative.Vae;
 
 /// <summary>
-/// The VAE's training step written out by hand for its default form — ReLU layers, Bernoulli likelihood, no condition,
-/// no free bits, float32 — the same mathematics as the autograd step (<see cref="VaeObjective.TrainStep"/>), without
+/// The VAE's training step written out by hand for its default form — ReLU layers, a Bernoulli likelihood (or a
+/// Gaussian with a fixed σ), no condition, no free bits, float32 — the same mathematics as the autograd step (<see cref="VaeObjective.TrainStep"/>), without
 /// autograd: every matrix product goes into a buffer made for it (each weight gradient straight into the optimizer's
 /// flat gradient buffer, overwriting it, so no zeroing and no accumulation), and the element-wise work — bias and ReLU,
 /// reparameterization with the KL term and its gradient, the Bernoulli likelihood with its gradient, ReLU's backward,
@@ -29,7 +29,8 @@ namespace Microsoft.ML.Generative.Vae;
 /// μ, log σ² = λ from the heads; z = μ + e^{λ/2}ε; the decoder likewise; ℓ = logits. Loss = (1/B)Σ_r [Σ_d
 /// (max(ℓ,0) − ℓx + log1p(e^{−|ℓ|})) + β·½Σ_j (μ² + e^λ − 1 − λ)]. Backward: ∂/∂ℓ = (σ(ℓ) − x)/B;
 /// ∂/∂μ = βμ/B + ∂/∂z; ∂/∂λ = β·½·expm1(λ)/B + ∂/∂z ⊙ ½e^{λ/2}ε; through each layer δ ← (δW) ⊙ 1[h &gt; 0],
-/// ∂W = δᵀh, ∂b = Σ_r δ. e^λ − 1 − λ is the same cancellation-free form as <see cref="VaeLosses.KlDivergenceStandardNormal"/>
+/// ∂W = δᵀh, ∂b = Σ_r δ. With the fixed-σ Gaussian the likelihood's term is ½Σ_d t² + D(½ log 2π + log σ),
+/// t = (x − μ)/σ, and ∂/∂μ = −t/(σB). e^λ − 1 − λ is the same cancellation-free form as <see cref="VaeLosses.KlDivergenceStandardNormal"/>
 /// (a series below |λ| = ½), in float64 per element. Tests check the loss and every gradient against autograd.</para>
 /// </remarks>
 internal sealed unsafe class VaeTrainingStep
@@ -40,9 +41,11 @@ internal sealed unsafe class VaeTrainingStep
     private readonly Linear _logVar;
     private readonly int _latent;
     private readonly int _input;
+    private readonly double? _sigma;         // the Gaussian's fixed σ; null: Bernoulli
 
-    private VaeTrainingStep(VaeNetwork network)
+    private VaeTrainingStep(VaeNetwork network, double? sigma)
     {
+        _sigma = sigma;
         _encoder = network.EncoderLinears.ToArray();
         _decoder = network.DecoderLinears.ToArray();
         _mu = network.MuHead;
@@ -53,13 +56,13 @@ internal sealed unsafe class VaeTrainingStep
 
     /// <summary>
     /// The hand-written step for <paramref name="network"/> trained by <paramref name="optimizer"/>, or null when the model
-    /// is not in the form it covers (another activation or likelihood, a condition, free bits, a custom reconstruction
-    /// term, float64, no AVX2): those train through autograd.
+    /// is not in the form it covers (another activation, the Gaussian with a learned variance, a condition, free bits, a
+    /// custom reconstruction term, float64, no AVX2): those train through autograd.
     /// </summary>
     public static VaeTrainingStep? TryCreate(VaeNetwork network, VariationalAutoencoderOptions options, bool customReconstruction, FlatAdam optimizer)
     {
         var a = network.Architecture;
-        if (customReconstruction || a.Activation != VaeActivation.Relu || a.Likelihood != VaeLikelihood.Bernoulli
+        if (customReconstruction || a.Activation != VaeActivation.Relu || a.Likelihood == VaeLikelihood.GaussianLearnedVariance
             || a.ConditionWidth != 0 || options.FreeBits != 0 || !Vector256.IsHardwareAccelerated)
             return null;
         var parameters = network.parameters().ToList();
@@ -70,7 +73,7 @@ internal sealed unsafe class VaeTrainingStep
         var trained = optimizer.Parameters.Select(p => p.Handle).ToHashSet();
         if (parameters.Count != optimizer.Parameters.Count || parameters.Any(p => !trained.Contains(p.Handle) || !HasContiguousGradient(p)))
             return null;
-        return new VaeTrainingStep(network);
+        return new VaeTrainingStep(network, a.Likelihood == VaeLikelihood.GaussianFixedVariance ? options.FixedStandardDeviation : null);
     }
 
     private static bool HasContiguousGradient(Parameter p)
@@ -119,7 +122,10 @@ internal sealed unsafe class VaeTrainingStep
         var logits = Product(decoded[^1], output);
         var delta = empty(rows, _input);
         var rowNll = new double[rows];
-        BernoulliPass(rows, logits, output.bias!, x, delta, rowNll);
+        if (_sigma is double sigma)
+            GaussianPass(rows, logits, output.bias!, x, delta, rowNll, sigma);
+        else
+            BernoulliPass(rows, logits, output.bias!, x, delta, rowNll);
         double reconstruction = rowNll.Sum() / rows;
 
         // Backward through the decoder: δ is ∂L/∂(the layer's output before its bias and ReLU).
@@ -354,6 +360,47 @@ internal sealed unsafe class VaeTrainingStep
                     dr[j] = ((v >= 0 ? 1 / (1 + e) : e / (1 + e)) - t) * inverseRows;
                 }
                 rowNll[r] = total;
+            }
+        });
+    }
+
+    /// <summary>
+    /// Per row, means μ = (the product) + b: the NLL ½Σ_d t² + D(½ log 2π + log σ) with t = (x − μ)/σ (as
+    /// <see cref="VaeLosses.GaussianNll(Tensor, Tensor, double, LossReduction)"/>) into <paramref name="rowNll"/> and
+    /// ∂/∂μ of the batch mean, −t/(σB), into <paramref name="delta"/>.
+    /// </summary>
+    private static void GaussianPass(int rows, Tensor means, Tensor bias, Tensor x, Tensor delta, double[] rowNll, double sigma)
+    {
+        int n = (int)means.shape[1];
+        float* pm = Pointer(means), pb = Pointer(bias), px = Pointer(x), pd = Pointer(delta);
+        float inverseSigma = (float)(1 / sigma), gradientScale = (float)(-1 / sigma / rows);
+        double constant = n * (LossReducer.HalfLog2Pi + Math.Log(sigma));
+        OpenMpTeam.For(rows * n < ParallelElements ? 1 : int.MaxValue, (part, parts) =>
+        {
+            var b = new ReadOnlySpan<float>(pb, n);
+            var inverse = Vector256.Create(inverseSigma);
+            var scale = Vector256.Create(gradientScale);
+            for (int r = part * rows / parts, end = (part + 1) * rows / parts; r < end; r++)
+            {
+                var mr = new ReadOnlySpan<float>(pm + (long)r * n, n);
+                var xr = new ReadOnlySpan<float>(px + (long)r * n, n);
+                var dr = new Span<float>(pd + (long)r * n, n);
+                var sum = Vector256<float>.Zero;
+                int j = 0;
+                for (; j + 8 <= n; j += 8)
+                {
+                    var t = (Vector256.Create(xr.Slice(j)) - Vector256.Create(mr.Slice(j)) - Vector256.Create(b.Slice(j))) * inverse;
+                    sum += t * t;
+                    (t * scale).CopyTo(dr.Slice(j));
+                }
+                double total = Vector256.Sum(sum);
+                for (; j < n; j++)
+                {
+                    float t = (xr[j] - mr[j] - b[j]) * inverseSigma;
+                    total += t * t;
+                    dr[j] = t * gradientScale;
+                }
+                rowNll[r] = 0.5 * total + constant;
             }
         });
     }

@@ -21,19 +21,25 @@ public sealed class VaeTrainingStepTests
     /// hidden layers on a small batch (input 13 and latent 5: scalar tails); β ≠ 1.
     /// </summary>
     [TestMethod]
-    [DataRow(300, new[] { 130 }, 7, 131, 0.7)]
-    [DataRow(13, new[] { 24, 9 }, 5, 6, 1.0)]
-    [DataRow(784, new[] { 400 }, 20, 128, 1.0)]
-    public void LossAndGradientsEqualAutograd(int input, int[] hidden, int latent, int rows, double beta)
+    [DataRow(300, new[] { 130 }, 7, 131, 0.7, 0.0)]
+    [DataRow(13, new[] { 24, 9 }, 5, 6, 1.0, 0.0)]
+    [DataRow(784, new[] { 400 }, 20, 128, 1.0, 0.0)]
+    [DataRow(300, new[] { 130 }, 7, 131, 0.7, 0.5)]     // a Gaussian with σ = 0.5
+    [DataRow(13, new[] { 24, 9 }, 5, 6, 1.0, 2.0)]
+    public void LossAndGradientsEqualAutograd(int input, int[] hidden, int latent, int rows, double beta, double sigma)
     {
         using var scope = NewDisposeScope();
         manual_seed(5);
-        var network = new VaeNetwork(new VaeArchitecture(input, latent, hidden, VaeActivation.Relu, VaeLikelihood.Bernoulli));
+        var likelihood = sigma == 0 ? VaeLikelihood.Bernoulli : VaeLikelihood.GaussianFixedVariance;
+        var network = new VaeNetwork(new VaeArchitecture(input, latent, hidden, VaeActivation.Relu, likelihood));
         using var adam = new FlatAdam(network.parameters(), 1e-3);
-        var options = new VariationalAutoencoderOptions { LatentDimension = latent, HiddenLayerSizes = hidden, Beta = beta };
+        var options = new VariationalAutoencoderOptions
+        {
+            LatentDimension = latent, HiddenLayerSizes = hidden, Beta = beta, Likelihood = likelihood, FixedStandardDeviation = sigma == 0 ? 1 : sigma,
+        };
         var step = VaeTrainingStep.TryCreate(network, options, customReconstruction: false, adam);
         Assert.IsNotNull(step);
-        var x = rand(rows, input);
+        var x = sigma == 0 ? rand(rows, input) : randn(rows, input).mul_(3);
         x[0] = x[0].gt(0.5).to_type(ScalarType.Float32);       // a binary row: targets 0 and 1 exactly
         var noise = randn(rows, latent);
         // Stale gradients must not survive: the step overwrites every one.
@@ -47,7 +53,7 @@ public sealed class VaeTrainingStepTests
         var (mu, logVar) = network.Encode(x);
         var z = noise * logVar.mul(0.5).exp() + mu;
         var decoded = network.Decode(z);
-        var nll = VaeObjective.ReconstructionNll(network, decoded, x, 1.0);
+        var nll = VaeObjective.ReconstructionNll(network, decoded, x, options.FixedStandardDeviation);
         using var elbo = VaeLosses.Elbo(nll, mu, logVar, beta, LossReduction.Mean);
         elbo.Loss.backward();
         var autograd = adam.Gradients;
@@ -73,7 +79,7 @@ public sealed class VaeTrainingStepTests
         var plain = new VariationalAutoencoderOptions();
         Assert.IsNotNull(Try(new VaeArchitecture(8, 2, new[] { 4 }, VaeActivation.Relu, VaeLikelihood.Bernoulli), plain));
         Assert.IsNull(Try(new VaeArchitecture(8, 2, new[] { 4 }, VaeActivation.Silu, VaeLikelihood.Bernoulli), plain));
-        Assert.IsNull(Try(new VaeArchitecture(8, 2, new[] { 4 }, VaeActivation.Relu, VaeLikelihood.GaussianFixedVariance), plain));
+        Assert.IsNotNull(Try(new VaeArchitecture(8, 2, new[] { 4 }, VaeActivation.Relu, VaeLikelihood.GaussianFixedVariance), plain));
         Assert.IsNull(Try(new VaeArchitecture(8, 2, new[] { 4 }, VaeActivation.Relu, VaeLikelihood.GaussianLearnedVariance), plain));
         Assert.IsNull(Try(new VaeArchitecture(8, 2, new[] { 4 }, VaeActivation.Relu, VaeLikelihood.Bernoulli, ConditionWidth: 3), plain));
         Assert.IsNull(Try(new VaeArchitecture(8, 2, new[] { 4 }, VaeActivation.Relu, VaeLikelihood.Bernoulli), new VariationalAutoencoderOptions { FreeBits = 0.1 }));
