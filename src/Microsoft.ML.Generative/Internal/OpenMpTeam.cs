@@ -71,6 +71,19 @@ internal static unsafe class OpenMpTeam
         work.Failure?.Throw();
     }
 
+    /// <summary>
+    /// Part <paramref name="part"/> of <paramref name="parts"/> of [0, <paramref name="count"/>): contiguous, disjoint,
+    /// covering the whole range, each boundary a multiple of <paramref name="alignment"/> (a power of two; the last part
+    /// takes the rest), so that parts of aligned buffers share no cache line.
+    /// </summary>
+    public static (long From, long To) Range(long count, int part, int parts, int alignment = 1)
+    {
+        long mask = ~(long)(alignment - 1);
+        long from = part == 0 ? 0 : count * part / parts & mask;
+        long to = part == parts - 1 ? count : count * (part + 1) / parts & mask;
+        return (from, to);
+    }
+
     private sealed class Work(Action<int, int> body, int parts)
     {
         public readonly Action<int, int> Body = body;

@@ -39,8 +39,7 @@ internal static class LossMath
             var wide = lambda.to_type(ScalarType.Float64).clamp_max(1e4);
             return (wide.expm1() - wide).to_type(lambda.dtype);
         }
-        // Series through λ¹⁵: the first omitted term, ½¹⁶/16!, is below 7e-18 of g(±½) ≥ 0.106.
-        const int degree = 15;
+        const int degree = SeriesDegree;
         var small = lambda.abs().lt(SeriesBound);
         var s = lambda.clamp(-SeriesBound, SeriesBound);
         // Horner for P(s) = Σ_{n=2..degree} s^(n−2)/n!, then g = s²·P(s).
@@ -56,7 +55,24 @@ internal static class LossMath
         return where(small, series, direct);
     }
 
+    /// <summary>
+    /// The same g(λ) = e^λ − 1 − λ for one float64 value (the VAE's hand-written step): the series above below
+    /// |λ| = ½, e^λ − 1 − λ elsewhere (≥ 0.107 there, so a few ulps; .NET has no expm1).
+    /// </summary>
+    internal static double ExpMinusOneMinusX(double lambda)
+    {
+        if (Math.Abs(lambda) >= SeriesBound)
+            return Math.Exp(lambda) - 1 - lambda;
+        double p = InverseFactorial(SeriesDegree);
+        for (int n = SeriesDegree - 1; n >= 2; n--)
+            p = p * lambda + InverseFactorial(n);
+        return lambda * lambda * p;
+    }
+
     private const double SeriesBound = 0.5;
+
+    // The series' last power (λ¹⁵): its first omitted term, ½¹⁶/16!, is below 7e-18 of g(±½) ≥ 0.106.
+    private const int SeriesDegree = 15;
 
     /// <summary>
     /// The parts of log Σ_c e^(ℓ_c) over the last dimension: m = max_c ℓ_c (gathered at the argmax, so that it is

@@ -231,8 +231,7 @@ internal sealed class FlatAdam : IDisposable
         OpenMpTeam.For(count < ParallelThreshold ? 1 : int.MaxValue, (part, parts) =>
         {
             // Parts start on 64-byte boundaries (16 elements of the aligned buffers): no cache line is shared.
-            long per = (count + parts - 1) / parts + 15 & ~15L;
-            long from = Math.Min(count, part * per), to = Math.Min(count, from + per);
+            var (from, to) = OpenMpTeam.Range(count, part, parts, alignment: 16);
             if (from < decayed)
                 Update(from, Math.Min(to, decayed), update);
             if (to > decayed)

@@ -173,6 +173,20 @@ internal sealed unsafe class VaeTrainingStep
         return ((float)beta * k + r, r, k);
     }
 
+    /// <summary>A part's rows.</summary>
+    private static (int From, int To) Rows(int rows, int part, int parts)
+    {
+        var (from, to) = OpenMpTeam.Range(rows, part, parts);
+        return ((int)from, (int)to);
+    }
+
+    /// <summary>A part's elements (or columns), on whole vectors of 8 floats.</summary>
+    private static (int From, int To) Elements(int count, int part, int parts)
+    {
+        var (from, to) = OpenMpTeam.Range(count, part, parts, alignment: 8);
+        return ((int)from, (int)to);
+    }
+
     private static float* Pointer(Tensor t) => (float*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(VectorMath.Span<float>(t)));
 
     /// <summary>h Wᵀ [B, out] without the bias (added by the pass that follows).</summary>
@@ -193,7 +207,7 @@ internal sealed unsafe class VaeTrainingStep
         OpenMpTeam.For(rows * n < ParallelElements ? 1 : int.MaxValue, (part, parts) =>
         {
             var bias = new ReadOnlySpan<float>(pb, n);
-            for (int r = part * rows / parts, end = (part + 1) * rows / parts; r < end; r++)
+            for (var (r, end) = Rows(rows, part, parts); r < end; r++)
             {
                 var row = new Span<float>(pa + (long)r * n, n);
                 int j = 0;
@@ -213,7 +227,7 @@ internal sealed unsafe class VaeTrainingStep
         float* pd = Pointer(delta), ph = Pointer(h);
         OpenMpTeam.For(count < ParallelElements ? 1 : int.MaxValue, (part, parts) =>
         {
-            int from = (int)((long)count * part / parts) & ~7, to = part == parts - 1 ? count : (int)((long)count * (part + 1) / parts) & ~7;
+            var (from, to) = Elements(count, part, parts);
             var d = new Span<float>(pd + from, to - from);
             var hs = new ReadOnlySpan<float>(ph + from, to - from);
             int i = 0;
@@ -237,7 +251,7 @@ internal sealed unsafe class VaeTrainingStep
         {
             // Columns [from, to) summed over the rows in float32, row after row (libtorch's sum is a cascade: last-bit
             // differences, 3e-7 of the scale at 9,000 rows).
-            int from = n * part / parts & ~7, to = part == parts - 1 ? n : n * (part + 1) / parts & ~7;
+            var (from, to) = Elements(n, part, parts);
             var sums = new Span<float>(pg + from, to - from);
             sums.Clear();
             for (int r = 0; r < rows; r++)
@@ -274,7 +288,7 @@ internal sealed unsafe class VaeTrainingStep
             for (int j = 0; j < l; j++, i++)
             {
                 float mi = m[i] + bm[j], li = lv[i] + bl[j];
-                double g = ExpMinusOneMinusX(Math.Min(li, 1e4));
+                double g = LossMath.ExpMinusOneMinusX(Math.Min(li, 1e4));
                 kl += 0.5 * ((double)mi * mi + g);
                 float se = MathF.Exp(0.5f * li) * e[i];
                 s[i] = se;
@@ -301,26 +315,6 @@ internal sealed unsafe class VaeTrainingStep
     }
 
     /// <summary>
-    /// e^λ − 1 − λ ≥ 0 without cancellation: the series Σ_{n≥2} λⁿ/n! through λ¹⁵ below |λ| = ½ (as
-    /// <c>LossMath.ExpMinusOneMinusX</c>), e^λ − 1 − λ in float64 elsewhere (≥ 0.107 there, so a few ulps).
-    /// </summary>
-    internal static double ExpMinusOneMinusX(double lambda)
-    {
-        if (Math.Abs(lambda) < 0.5)
-        {
-            double p = InverseFactorials[^1];
-            for (int n = InverseFactorials.Length - 2; n >= 0; n--)
-                p = p * lambda + InverseFactorials[n];
-            return lambda * lambda * p;
-        }
-        return Math.Exp(lambda) - 1 - lambda;
-    }
-
-    // 1/n! for n = 2 … 15.
-    private static readonly double[] InverseFactorials = Enumerable.Range(2, 14)
-        .Select(n => 1.0 / Enumerable.Range(1, n).Aggregate(1.0, (f, k) => f * k)).ToArray();
-
-    /// <summary>
     /// Per row, logits ℓ = (the product) + b: the NLL Σ_d max(ℓ,0) − ℓx + log1p(e^{−|ℓ|}) into <paramref name="rowNll"/>
     /// and ∂/∂ℓ of the batch mean, (σ(ℓ) − x)/B, into <paramref name="delta"/>.
     /// </summary>
@@ -335,7 +329,7 @@ internal sealed unsafe class VaeTrainingStep
             var zero = Vector256<float>.Zero;
             var one = Vector256.Create(1f);
             var scale = Vector256.Create(inverseRows);
-            for (int r = part * rows / parts, end = (part + 1) * rows / parts; r < end; r++)
+            for (var (r, end) = Rows(rows, part, parts); r < end; r++)
             {
                 var lr = new ReadOnlySpan<float>(pl + (long)r * n, n);
                 var xr = new ReadOnlySpan<float>(px + (long)r * n, n);
@@ -347,7 +341,7 @@ internal sealed unsafe class VaeTrainingStep
                     var v = Vector256.Create(lr.Slice(j)) + Vector256.Create(b.Slice(j));
                     var t = Vector256.Create(xr.Slice(j));
                     var e = VectorMath.ExpSingle(-Vector256.Abs(v));                     // e^{−|ℓ|} ∈ (0, 1]
-                    sum += Vector256.Max(v, zero) - v * t + Log1pUnit(e);
+                    sum += Vector256.Max(v, zero) - v * t + VectorMath.Log1pUnit(e);
                     var inverse = one / (one + e);                                        // σ(|ℓ|)
                     var sigmoid = Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(v, zero), inverse, e * inverse);
                     ((sigmoid - t) * scale).CopyTo(dr.Slice(j));
@@ -380,7 +374,7 @@ internal sealed unsafe class VaeTrainingStep
             var b = new ReadOnlySpan<float>(pb, n);
             var inverse = Vector256.Create(inverseSigma);
             var scale = Vector256.Create(gradientScale);
-            for (int r = part * rows / parts, end = (part + 1) * rows / parts; r < end; r++)
+            for (var (r, end) = Rows(rows, part, parts); r < end; r++)
             {
                 var mr = new ReadOnlySpan<float>(pm + (long)r * n, n);
                 var xr = new ReadOnlySpan<float>(px + (long)r * n, n);
@@ -403,25 +397,6 @@ internal sealed unsafe class VaeTrainingStep
                 rowNll[r] = 0.5 * total + constant;
             }
         });
-    }
-
-    /// <summary>
-    /// log(1 + e) for e ∈ [0, 1]: 2·atanh(s) with s = e/(2 + e) ≤ ⅓, the series through s¹³ (the first omitted term is
-    /// below 1.3e-8 of the result; relative error near float32's rounding), exact as e → 0.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector256<float> Log1pUnit(Vector256<float> e)
-    {
-        var s = e / (Vector256.Create(2f) + e);
-        var s2 = s * s;
-        var p = Vector256.Create(2f / 13);
-        p = p * s2 + Vector256.Create(2f / 11);
-        p = p * s2 + Vector256.Create(2f / 9);
-        p = p * s2 + Vector256.Create(2f / 7);
-        p = p * s2 + Vector256.Create(2f / 5);
-        p = p * s2 + Vector256.Create(2f / 3);
-        p = p * s2 + Vector256.Create(2f);
-        return p * s;
     }
 
     /// <summary>Below this many elements a pass runs on the calling thread (libtorch's grain size).</summary>
